@@ -1,0 +1,95 @@
+#include "kernels/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+
+namespace gemma {
+
+ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
+  for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::DoTasks(int thread) {
+  for (;;) {
+    int64_t t = next_task_.fetch_add(1, std::memory_order_relaxed);
+    if (t >= num_tasks_) break;
+    (*job_)(t, thread);
+  }
+}
+
+void ThreadPool::WorkerLoop(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+    }
+    DoTasks(index);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--active_ == 0) done_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::Run(int64_t num_tasks, const std::function<void(int64_t, int)>& fn) {
+  if (num_tasks <= 0) return;
+  if (num_threads_ == 1 || num_tasks == 1) {
+    for (int64_t t = 0; t < num_tasks; ++t) fn(t, 0);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = &fn;
+    num_tasks_ = num_tasks;
+    next_task_.store(0, std::memory_order_relaxed);
+    active_ = num_threads_ - 1;
+    ++generation_;
+  }
+  wake_.notify_all();
+  DoTasks(0);
+  std::unique_lock<std::mutex> lock(mu_);
+  done_.wait(lock, [&] { return active_ == 0; });
+  job_ = nullptr;
+}
+
+void ThreadPool::ParallelFor(int64_t n, int64_t min_chunk,
+                             const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  min_chunk = std::max<int64_t>(1, min_chunk);
+  int64_t chunks = std::min<int64_t>(num_threads_ * 4, (n + min_chunk - 1) / min_chunk);
+  chunks = std::max<int64_t>(1, chunks);
+  const int64_t per = (n + chunks - 1) / chunks;
+  Run(chunks, [&](int64_t c, int thread) {
+    const int64_t b = c * per;
+    const int64_t e = std::min(n, b + per);
+    if (b < e) fn(b, e, thread);
+  });
+}
+
+namespace {
+int g_default_threads = 0;
+}
+
+void SetDefaultThreads(int n) { g_default_threads = n; }
+
+ThreadPool& DefaultPool() {
+  static ThreadPool pool(g_default_threads > 0
+                             ? g_default_threads
+                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  return pool;
+}
+
+}  // namespace gemma

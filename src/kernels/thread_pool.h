@@ -1,0 +1,59 @@
+// One pool of worker threads for the whole process. Workers sleep on a
+// condition variable between jobs (no spin-waiting: the machines are shared),
+// and the calling thread takes part in every job.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace gemma {
+
+class ThreadPool {
+ public:
+  // num_threads counts the caller: 1 means no worker threads at all.
+  explicit ThreadPool(int num_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const { return num_threads_; }
+
+  // Calls fn(task, thread_index) for every task in [0, num_tasks), spread over
+  // all threads; returns when all are done. thread_index < num_threads().
+  // Not reentrant: fn must not call Run on the same pool.
+  void Run(int64_t num_tasks, const std::function<void(int64_t task, int thread)>& fn);
+
+  // Splits [0, n) into contiguous chunks of at least min_chunk items, one
+  // call fn(begin, end, thread) per chunk.
+  void ParallelFor(int64_t n, int64_t min_chunk,
+                   const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
+
+ private:
+  void WorkerLoop(int index);
+  void DoTasks(int thread);
+
+  int num_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  const std::function<void(int64_t, int)>* job_ = nullptr;
+  int64_t num_tasks_ = 0;
+  std::atomic<int64_t> next_task_{0};
+  int active_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+// The process-wide pool; sized on first use from SetDefaultThreads or the
+// number of online CPUs.
+ThreadPool& DefaultPool();
+// Must be called before the first DefaultPool() to take effect; n <= 0 means
+// all online CPUs.
+void SetDefaultThreads(int n);
+
+}  // namespace gemma
