@@ -1,0 +1,137 @@
+// gemma bench: prefill and decode speed, reported next to this machine's
+// measured limits (read bandwidth for decode, matrix FLOP/s for prefill) so
+// that figures survive noisy machines.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "kernels/cpu_features.h"
+#include "kernels/machine_limits.h"
+#include "kernels/thread_pool.h"
+#include "runtime/engine.h"
+
+namespace gemma {
+
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Bytes of the matrices of a stack (read once per decoded token).
+double StackMatrixBytes(const Stack& s) {
+  double b = 0;
+  for (const auto& l : s.weights().layers) {
+    for (const Mat* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj})
+      b += static_cast<double>(m->rows) * m->row_bytes();
+  }
+  return b;
+}
+
+// Multiply-adds per token of a stack's matrices.
+double StackMatrixMacs(const Stack& s) {
+  double n = 0;
+  for (const auto& l : s.weights().layers) {
+    for (const Mat* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj})
+      n += static_cast<double>(m->rows) * m->cols;
+  }
+  return n;
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "measure prefill and decode tokens/s against the machine's limits");
+  auto model = std::make_shared<std::string>();
+  auto prompt_tokens = std::make_shared<int>(512);
+  auto gen_tokens = std::make_shared<int>(128);
+  auto threads = std::make_shared<int>(0);
+  auto json_out = std::make_shared<bool>(false);
+  cmd->add_option("--model", *model, "checkpoint folder")->required();
+  cmd->add_option("--prompt-tokens", *prompt_tokens, "prompt length (encoder length for T5Gemma 2)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--gen-tokens", *gen_tokens, "tokens to decode")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", *threads, "threads (default: all cores)");
+  cmd->add_flag("--json", *json_out, "print one JSON object on stdout");
+  cmd->callback([=] {
+    SetDefaultThreads(*threads);
+    ThreadPool& pool = DefaultPool();
+    auto engine = Engine::Load(*model);
+    const int64_t V = engine->vocab_size();
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> tok(3, static_cast<int32_t>(std::min<int64_t>(V, 200000)) - 1);
+    Prompt p;
+    std::vector<int32_t> ids(static_cast<size_t>(*prompt_tokens));
+    for (auto& id : ids) id = tok(rng);
+    ids[0] = engine->config().bos_id;
+    if (engine->is_encoder_decoder()) {
+      p.encoder_ids = ids;
+    } else {
+      p.ids = ids;
+    }
+    const int64_t ctx = (engine->is_encoder_decoder() ? 1 : *prompt_tokens) + *gen_tokens + 1;
+    Session session(*engine, ctx);
+
+    const double bw = MeasureReadBandwidthGBs(pool);
+    const double peak = MeasurePeakGflops(pool);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    const float* logits = session.Start(p);
+    const auto t1 = std::chrono::steady_clock::now();
+    int32_t next = static_cast<int32_t>(std::max_element(logits, logits + V) - logits);
+    for (int i = 0; i < *gen_tokens; ++i) {
+      logits = session.Append(&next, 1);
+      next = static_cast<int32_t>(std::max_element(logits, logits + V) - logits);
+    }
+    const auto t2 = std::chrono::steady_clock::now();
+    const double prefill_tps = *prompt_tokens / Seconds(t0, t1);
+    const double decode_tps = *gen_tokens / Seconds(t1, t2);
+
+    const Stack& dec = engine->is_encoder_decoder() ? engine->t5gemma2()->decoder() : engine->gemma3()->stack();
+    const Stack& pre = engine->is_encoder_decoder() ? engine->t5gemma2()->encoder() : engine->gemma3()->stack();
+    const Mat& head = engine->embedding().table();
+    const double decode_bytes = StackMatrixBytes(dec) + static_cast<double>(head.rows) * head.row_bytes();
+    double prefill_flops = 2.0 * StackMatrixMacs(pre);
+    if (!engine->is_encoder_decoder()) prefill_flops += 2.0 * head.rows * head.cols / *prompt_tokens;  // last row
+    const double roofline = decode_tps * decode_bytes / (bw * 1e9);
+    const double prefill_frac = prefill_tps * prefill_flops / (peak * 1e9);
+
+    if (*json_out) {
+      nlohmann::json j = {
+          {"model", *model},
+          {"arch", engine->is_encoder_decoder() ? "t5gemma2" : "gemma3"},
+          {"threads", pool.num_threads()},
+          {"isa", ActiveIsaName()},
+          {"prompt_tokens", *prompt_tokens},
+          {"gen_tokens", *gen_tokens},
+          {"prefill_tokens_per_s", prefill_tps},
+          {"decode_tokens_per_s", decode_tps},
+          {"read_bandwidth_gb_s", bw},
+          {"peak_gflops", peak},
+          {"decode_bytes_per_token", decode_bytes},
+          {"decode_roofline_fraction", roofline},
+          {"prefill_flops_per_token", prefill_flops},
+          {"prefill_peak_fraction", prefill_frac},
+      };
+      if (engine->is_encoder_decoder()) {
+        j["encoder_tokens_per_s"] = prefill_tps;
+        j["decoder_tokens_per_s"] = decode_tps;
+      }
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
+      std::printf("model %s, %d threads, kernels %s\n", model->c_str(), pool.num_threads(), ActiveIsaName());
+      std::printf("machine: read bandwidth %.1f GB/s, f32 FMA peak %.1f GFLOP/s\n", bw, peak);
+      std::printf("%s: %d tokens, %.1f tok/s (%.1f%% of FLOP peak)\n",
+                  engine->is_encoder_decoder() ? "encoder prefill" : "prefill", *prompt_tokens, prefill_tps,
+                  100 * prefill_frac);
+      std::printf("decode: %d tokens, %.2f tok/s, %.1f MB/token (%.1f%% of read bandwidth)\n", *gen_tokens,
+                  decode_tps, decode_bytes / 1e6, 100 * roofline);
+    }
+  });
+}
+
+}  // namespace gemma

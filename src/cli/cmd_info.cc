@@ -1,0 +1,90 @@
+// gemma info: what a checkpoint is, and what it costs to run.
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "kernels/cpu_features.h"
+#include "model/kv_cache.h"
+#include "runtime/engine.h"
+
+namespace gemma {
+
+namespace {
+
+std::string LayerPattern(const TextConfig& c) {
+  std::string s;
+  for (LayerKind k : c.layer_types) s += k == LayerKind::kFull ? 'G' : 'L';
+  return s;
+}
+
+std::string Bytes(double b) {
+  char buf[64];
+  if (b >= 1 << 30) std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1 << 30));
+  else std::snprintf(buf, sizeof buf, "%.2f MiB", b / (1 << 20));
+  return buf;
+}
+
+void PrintStack(const char* name, const TextConfig& c) {
+  std::printf("%s: %d layers, hidden %d, ffn %d, heads %d / kv %d, head_dim %d, window %d, qpas %g\n", name,
+              c.num_layers, c.hidden_size, c.intermediate_size, c.num_heads, c.num_kv_heads, c.head_dim,
+              c.sliding_window, c.query_pre_attn_scalar);
+  std::printf("  layers (L = local sliding, G = global): %s\n", LayerPattern(c).c_str());
+  std::printf("  rope: global theta %g factor %g, local theta %g\n", c.rope_global.theta, c.rope_global.factor,
+              c.rope_local.theta);
+  if (c.final_logit_softcapping) std::printf("  final logit softcap %g\n", *c.final_logit_softcapping);
+}
+
+}  // namespace
+
+void AddInfoCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "describe a checkpoint: architecture, parameters, dtypes, KV cache");
+  auto model = std::make_shared<std::string>();
+  auto context = std::make_shared<int64_t>(0);
+  cmd->add_option("--model", *model, "checkpoint folder")->required();
+  cmd->add_option("--context", *context, "context length for the KV-cache size (default: the model's maximum)");
+  cmd->callback([=] {
+    auto engine = Engine::Load(*model);
+    const ModelConfig& cfg = engine->config();
+    const int64_t ctx = *context > 0 ? *context : engine->max_context();
+    std::printf("model: %s\n", model->c_str());
+    std::printf("architecture: %s (model_type %s)\n",
+                cfg.arch == Arch::kT5Gemma2 ? "T5Gemma2ForConditionalGeneration (encoder-decoder)"
+                                            : "Gemma3 (decoder-only)",
+                cfg.model_type.c_str());
+    std::map<std::string, int64_t> by_dtype;
+    int64_t params = 0;
+    for (const auto& n : engine->weights().Names()) {
+      const TensorView* t = engine->weights().Find(n);
+      params += t->numel();
+      by_dtype[DTypeName(t->dtype)] += t->numel();
+    }
+    std::printf("parameters: %lld (%.1f M)\n", static_cast<long long>(params), params / 1e6);
+    std::printf("dtypes:");
+    for (const auto& [d, n] : by_dtype) std::printf(" %s=%lld", d.c_str(), static_cast<long long>(n));
+    std::printf("\n");
+    std::printf("vocab: %lld, embed scale %g\n", static_cast<long long>(engine->vocab_size()),
+                engine->embedding().scale());
+    if (cfg.arch == Arch::kT5Gemma2) {
+      PrintStack("encoder", cfg.encoder);
+      PrintStack("decoder", cfg.text);
+    } else {
+      PrintStack("text", cfg.text);
+    }
+    if (cfg.vision)
+      std::printf("vision: SigLIP %d layers, hidden %d, image %d px, patch %d, %d soft tokens per image\n",
+                  cfg.vision->num_layers, cfg.vision->hidden_size, cfg.vision->image_size, cfg.vision->patch_size,
+                  cfg.mm_tokens_per_image);
+    std::printf("eos ids:");
+    for (int e : engine->eos_ids()) std::printf(" %d", e);
+    std::printf("\n");
+    const size_t kv = StackKVBytes(cfg.text, ctx);
+    std::printf("kv cache for context %lld: %s (%zu bytes, float32; sliding layers keep %d positions)\n",
+                static_cast<long long>(ctx), Bytes(static_cast<double>(kv)).c_str(), kv,
+                std::max(1, cfg.text.sliding_window - 1));
+    std::printf("compute: f32 activations, weights in file dtype; kernels: %s\n", ActiveIsaName());
+  });
+}
+
+}  // namespace gemma

@@ -1,0 +1,13 @@
+// Each `gemma` subcommand registers itself on the CLI11 app.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace gemma {
+
+void AddGenerateCommand(CLI::App& app);
+void AddLogitsCommand(CLI::App& app);
+void AddInfoCommand(CLI::App& app);
+void AddBenchCommand(CLI::App& app);
+void AddInitRandomCommand(CLI::App& app);
+
+}  // namespace gemma

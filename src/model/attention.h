@@ -1,0 +1,53 @@
+// Scaled dot-product attention over several key/value segments in one
+// softmax: the cached past, the chunk being processed, and (T5Gemma 2's
+// merged attention) the encoder output. One function serves every variant:
+// causal, sliding, bidirectional (symmetric or asymmetric window), padding
+// masks and Gemma 3's bidirectional image blocks.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace gemma {
+
+class ThreadPool;
+
+enum class SegmentKind {
+  kPast,   // cached positions from earlier chunks (pos -1 = empty slot)
+  kChunk,  // the chunk's own keys, same rows as the queries
+  kCross,  // encoder keys: no positions, only the padding mask applies
+};
+
+struct KVSegment {
+  SegmentKind kind = SegmentKind::kChunk;
+  const float* k = nullptr;  // [n, kv_heads * hd]
+  const float* v = nullptr;  // [n, kv_heads * hd]
+  const int32_t* pos = nullptr;     // [n] key positions (kPast, kChunk)
+  const uint8_t* valid = nullptr;   // [n] 0 = padding key, never attended; null = all valid
+  int64_t n = 0;
+};
+
+struct AttnMask {
+  bool causal = true;  // false: bidirectional (encoder)
+  int window = 0;      // 0: no window; else the sliding window W
+  // Gemma 3 images: chunk rows with the same run id >= 0 see each other.
+  const int32_t* image_run = nullptr;
+};
+
+// True when a query at q_pos may attend a self key at k_pos (no padding or
+// image rule). Exposed for tests.
+bool SelfKeyVisible(const AttnMask& mask, int32_t q_pos, int32_t k_pos);
+
+struct AttnShape {
+  int heads = 1;
+  int kv_heads = 1;
+  int head_dim = 1;
+  float scale = 1.0f;  // multiplies q.k
+};
+
+// out[t, h*hd ...] = softmax over visible keys of (q_t,h . k) * scale, times v.
+// q is [T, heads*hd] with positions q_pos[T]. A query with no visible key
+// gets zeros.
+void Attend(const AttnShape& shape, const AttnMask& mask, const float* q, const int32_t* q_pos, int64_t T,
+            const std::vector<KVSegment>& segments, float* out, ThreadPool* pool);
+
+}  // namespace gemma

@@ -1,0 +1,41 @@
+// The decoder-side forward shared by Gemma 3 and the T5Gemma 2 decoder:
+// embed a chunk of ids (with soft-token rows spliced in), run the stack with
+// its KV cache, and produce logits.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "model/embedding.h"
+#include "model/stack.h"
+
+namespace gemma {
+
+struct DecoderChunk {
+  const int32_t* ids = nullptr;
+  int64_t T = 0;
+  int32_t start_pos = 0;
+  // Rows replacing the embedding where ids == soft_token_id, in order
+  // (unscaled), with soft_rows_count rows; Gemma 3 makes each contiguous run
+  // of them a bidirectional image block.
+  int32_t soft_token_id = -1;
+  const float* soft_rows = nullptr;
+  int64_t soft_rows_count = 0;
+  bool image_blocks = false;
+  // Optional (id, row) replacement of single embedding rows (T5Gemma 2's eoi).
+  int32_t replace_id = -1;
+  const float* replace_row = nullptr;
+  float* logits = nullptr;  // [T, V] if all_logits else [1, V] (last row)
+  bool all_logits = false;
+  Dump* dump = nullptr;
+  std::string dump_prefix;
+};
+
+// Embeds ids into x [T, H] with the soft-row and replacement rules above.
+// Also fills image_run [T] (-1 for text) when image_blocks is set.
+void EmbedChunk(const TokenEmbedding& emb, const DecoderChunk& c, float* x, std::vector<int32_t>* image_run);
+
+void RunDecoderChunk(const Stack& stack, const TokenEmbedding& emb, std::optional<double> softcap, StackKV* kv,
+                     const std::vector<CrossKV>* cross, const DecoderChunk& c, Workspace& ws, ThreadPool* pool);
+
+}  // namespace gemma

@@ -1,0 +1,61 @@
+#include "model/gemma3.h"
+
+#include "base/error.h"
+#include "kernels/thread_pool.h"
+
+namespace gemma {
+
+std::unique_ptr<Gemma3Model> Gemma3Model::Load(const ModelConfig& cfg, const WeightStore& ws) {
+  Check(cfg.arch == Arch::kGemma3, ws.source() + ": not a Gemma 3 checkpoint");
+  auto m = std::make_unique<Gemma3Model>();
+  m->cfg_ = cfg;
+  for (const char* p : {"model.", "language_model.model.", "model.language_model."}) {
+    if (ws.Has(std::string(p) + "embed_tokens.weight")) {
+      m->prefix_ = p;
+      break;
+    }
+  }
+  if (m->prefix_.empty())
+    throw Error(ws.source() + ": missing tensor model.embed_tokens.weight (also looked for "
+                "language_model.model.embed_tokens.weight and model.language_model.embed_tokens.weight)");
+  const TextConfig& tc = cfg.text;
+  const TensorView& e = ws.Get(m->prefix_ + "embed_tokens.weight", {tc.vocab_size, tc.hidden_size});
+  m->emb_ = TokenEmbedding(Mat{e.dtype, e.data, tc.vocab_size, tc.hidden_size}, EmbedScale(tc.hidden_size, e.dtype));
+  m->stack_ = std::make_unique<Stack>(tc, LoadStack(ws, tc, {m->prefix_, "input_layernorm", "post_attention_layernorm"}));
+  return m;
+}
+
+Gemma3Session::Gemma3Session(const Gemma3Model& model, int64_t context)
+    : model_(model), context_(context), kv_(MakeStackKV(model.config().text, context)) {}
+
+void Gemma3Session::Reset() {
+  for (auto& l : kv_.layers) l.Clear();
+  pos_ = 0;
+}
+
+void Gemma3Session::Forward(const int32_t* ids, int64_t T, float* logits, bool all_logits, const float* soft_rows,
+                            int64_t soft_rows_count, Dump* dump) {
+  if (T <= 0) throw Error("empty input: no token ids");
+  if (pos_ + T > context_)
+    throw Error("prompt too long: " + std::to_string(pos_ + T) + " tokens exceed the context of " +
+                std::to_string(context_));
+  const ModelConfig& cfg = model_.config();
+  DecoderChunk c;
+  c.ids = ids;
+  c.T = T;
+  c.start_pos = static_cast<int32_t>(pos_);
+  if (soft_rows_count > 0 || cfg.vision) {
+    c.soft_token_id = cfg.image_token_index;
+    c.soft_rows = soft_rows;
+    c.soft_rows_count = soft_rows_count;
+    c.image_blocks = true;
+  }
+  c.logits = logits;
+  c.all_logits = all_logits;
+  c.dump = dump;
+  RunDecoderChunk(model_.stack(), model_.embedding(), cfg.text.final_logit_softcapping, &kv_, nullptr, c, ws_,
+                  &DefaultPool());
+  pos_ += T;
+}
+
+}  // namespace gemma

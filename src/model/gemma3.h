@@ -1,0 +1,58 @@
+// Gemma 3 (decoder-only): Gemma3ForCausalLM and the text part of
+// Gemma3ForConditionalGeneration, assembled from one Stack.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "model/decoder_step.h"
+#include "model/embedding.h"
+#include "model/kv_cache.h"
+#include "model/stack.h"
+
+namespace gemma {
+
+class Gemma3Model {
+ public:
+  // Finds the text weights under "model.", "language_model.model." (Hub
+  // multimodal files) or "model.language_model." (newer re-saves).
+  static std::unique_ptr<Gemma3Model> Load(const ModelConfig& cfg, const WeightStore& ws);
+
+  const ModelConfig& config() const { return cfg_; }
+  const Stack& stack() const { return *stack_; }
+  const TokenEmbedding& embedding() const { return emb_; }
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  ModelConfig cfg_;
+  std::string prefix_;
+  std::unique_ptr<Stack> stack_;
+  TokenEmbedding emb_;
+};
+
+// One conversation's state: the KV caches and the next position.
+class Gemma3Session {
+ public:
+  Gemma3Session(const Gemma3Model& model, int64_t context);
+
+  // Feeds ids at positions pos()..pos()+T-1 and advances. logits: [T, V] if
+  // all_logits, else [1, V] for the last id (may be null). Image soft tokens
+  // replace the rows whose id is the config's image_token_index.
+  void Forward(const int32_t* ids, int64_t T, float* logits, bool all_logits, const float* soft_rows = nullptr,
+               int64_t soft_rows_count = 0, Dump* dump = nullptr);
+
+  int64_t pos() const { return pos_; }
+  int64_t context() const { return context_; }
+  void Reset();
+  const StackKV& kv() const { return kv_; }
+
+ private:
+  const Gemma3Model& model_;
+  int64_t context_;
+  StackKV kv_;
+  Workspace ws_;
+  int64_t pos_ = 0;
+};
+
+}  // namespace gemma

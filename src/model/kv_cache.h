@@ -1,0 +1,55 @@
+// Per-layer key/value cache of a decoder stack. Full-attention layers keep
+// every position up to the context limit; sliding layers keep only the last
+// (window - 1) positions in a ring buffer, which is all their mask can reach
+// from the next query: the point of Gemma 3's local layers.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "io/config.h"
+
+namespace gemma {
+
+class LayerKV {
+ public:
+  LayerKV(int64_t capacity, int64_t kv_dim, bool ring);
+
+  // Stores rows for positions[0..n) (slot = position % capacity for rings).
+  // Throws Error when a full-attention cache would overflow.
+  void Append(const float* k, const float* v, const int32_t* positions, int64_t n);
+  void Clear();
+  // Forgets every position >= pos (for rolling back a conversation).
+  void Truncate(int32_t pos);
+
+  int64_t capacity() const { return capacity_; }
+  int64_t kv_dim() const { return kv_dim_; }
+  bool ring() const { return ring_; }
+  // Number of slots that may hold data (scan range for attention).
+  int64_t used() const { return used_; }
+  const float* k() const { return k_.get(); }
+  const float* v() const { return v_.get(); }
+  const int32_t* pos() const { return pos_.data(); }  // -1 = empty slot
+  size_t bytes() const { return static_cast<size_t>(capacity_) * kv_dim_ * 2 * sizeof(float); }
+
+ private:
+  int64_t capacity_, kv_dim_;
+  bool ring_;
+  int64_t used_ = 0;
+  // Uninitialised on purpose: the OS commits pages only when first written.
+  std::unique_ptr<float[]> k_, v_;
+  std::vector<int32_t> pos_;
+};
+
+// Caches of every layer of one stack.
+struct StackKV {
+  std::vector<LayerKV> layers;
+  size_t bytes() const;
+};
+
+// Sliding layers get max(1, window - 1) slots, full layers `context` slots.
+StackKV MakeStackKV(const TextConfig& cfg, int64_t context);
+// Bytes MakeStackKV would reserve (for `gemma info`).
+size_t StackKVBytes(const TextConfig& cfg, int64_t context);
+
+}  // namespace gemma

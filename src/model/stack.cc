@@ -1,0 +1,144 @@
+#include "model/stack.h"
+
+#include <cmath>
+
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "kernels/thread_pool.h"
+#include "model/attention.h"
+
+namespace gemma {
+
+namespace {
+
+void Grow(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+}
+
+// Row-wise RMSNorm of [T, n].
+void NormRows(const float* x, int64_t T, int64_t n, const std::vector<float>& w1, double eps, float* out) {
+  for (int64_t t = 0; t < T; ++t) RMSNorm(x + t * n, w1.data(), n, static_cast<float>(eps), out + t * n);
+}
+
+void Record(Dump* dump, const std::string& name, const float* data, int64_t n) {
+  if (dump) (*dump)[name] = std::vector<float>(data, data + n);
+}
+
+}  // namespace
+
+Stack::Stack(const TextConfig& cfg, StackWeights weights)
+    : cfg_(cfg),
+      w_(std::move(weights)),
+      rope_full_(cfg.rope_global, cfg.head_dim),
+      rope_local_(cfg.rope_local, cfg.head_dim) {}
+
+void Stack::NormAndRope(float* rows, int64_t T, int heads, const std::vector<float>& norm, const float* cos,
+                        const float* sin) const {
+  const int hd = cfg_.head_dim;
+  const int half = hd / 2;
+  for (int64_t t = 0; t < T; ++t) {
+    for (int h = 0; h < heads; ++h) {
+      float* x = rows + (t * heads + h) * hd;
+      RMSNorm(x, norm.data(), hd, static_cast<float>(cfg_.rms_norm_eps), x);
+      if (cos) RopeRotate(x, hd, cos + t * half, sin + t * half);
+    }
+  }
+}
+
+void Stack::Forward(float* x, const StackInputs& in, Workspace& ws, ThreadPool* pool) const {
+  rope_full_.Compute(in.positions, in.T, &ws.cos_full, &ws.sin_full);
+  rope_local_.Compute(in.positions, in.T, &ws.cos_local, &ws.sin_local);
+  const int64_t H = cfg_.hidden_size;
+  for (int l = 0; l < cfg_.num_layers; ++l) {
+    Layer(l, x, in, ws, pool);
+    if (in.dump) Record(in.dump, in.dump_prefix + "hidden_after_layer_" + std::to_string(l), x, in.T * H);
+  }
+  NormRows(x, in.T, H, w_.final_norm, cfg_.rms_norm_eps, x);
+}
+
+void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadPool* pool) const {
+  const LayerWeights& w = w_.layers[l];
+  const int64_t T = in.T, H = cfg_.hidden_size, I = cfg_.intermediate_size;
+  const int hd = cfg_.head_dim, heads = cfg_.num_heads, kv_heads = cfg_.num_kv_heads;
+  const int64_t qd = static_cast<int64_t>(heads) * hd, kvd = static_cast<int64_t>(kv_heads) * hd;
+  const bool full = cfg_.layer_types[l] == LayerKind::kFull;
+  const bool dump0 = in.dump && l == 0;
+  Grow(ws.xn, T * H);
+  Grow(ws.q, T * qd);
+  Grow(ws.k, T * kvd);
+  Grow(ws.v, T * kvd);
+  Grow(ws.attn, T * qd);
+  Grow(ws.o, T * H);
+
+  // 1. Attention: pre-norm, projections, q/k norms, RoPE.
+  NormRows(x, T, H, w.pre_attn_norm, cfg_.rms_norm_eps, ws.xn.data());
+  MatMul(ws.xn.data(), T, w.q_proj, ws.q.data(), pool);
+  MatMul(ws.xn.data(), T, w.k_proj, ws.k.data(), pool);
+  MatMul(ws.xn.data(), T, w.v_proj, ws.v.data(), pool);
+  const float* cos = full ? ws.cos_full.data() : ws.cos_local.data();
+  const float* sin = full ? ws.sin_full.data() : ws.sin_local.data();
+  NormAndRope(ws.q.data(), T, heads, w.q_norm, cos, sin);
+  NormAndRope(ws.k.data(), T, kv_heads, w.k_norm, cos, sin);
+  if (dump0) {
+    Record(in.dump, in.dump_prefix + "layer0_q", ws.q.data(), T * qd);
+    Record(in.dump, in.dump_prefix + "layer0_k", ws.k.data(), T * kvd);
+    Record(in.dump, in.dump_prefix + "layer0_v", ws.v.data(), T * kvd);
+  }
+
+  // 2. One softmax over past keys, the chunk's keys and the encoder's keys.
+  std::vector<KVSegment> segments;
+  LayerKV* cache = in.kv ? &in.kv->layers[l] : nullptr;
+  if (cache && cache->used() > 0) {
+    segments.push_back({SegmentKind::kPast, cache->k(), cache->v(), cache->pos(), nullptr, cache->used()});
+  }
+  segments.push_back({SegmentKind::kChunk, ws.k.data(), ws.v.data(), in.positions, in.key_valid, T});
+  if (in.cross) {
+    const CrossKV& c = (*in.cross)[l];
+    segments.push_back({SegmentKind::kCross, c.k.data(), c.v.data(), nullptr, c.valid.data(), c.n});
+  }
+  AttnMask mask;
+  mask.causal = in.causal;
+  mask.window = full ? 0 : cfg_.sliding_window;
+  mask.image_run = in.image_run;
+  AttnShape shape{heads, kv_heads, hd, static_cast<float>(1.0 / std::sqrt(cfg_.query_pre_attn_scalar))};
+  Attend(shape, mask, ws.q.data(), in.positions, T, segments, ws.attn.data(), pool);
+  if (dump0) Record(in.dump, in.dump_prefix + "layer0_attn_output", ws.attn.data(), T * qd);
+  if (cache) cache->Append(ws.k.data(), ws.v.data(), in.positions, T);
+
+  // 3. Output projection, post-norm, residual.
+  MatMul(ws.attn.data(), T, w.o_proj, ws.o.data(), pool);
+  NormRows(ws.o.data(), T, H, w.post_attn_norm, cfg_.rms_norm_eps, ws.o.data());
+  Add(ws.o.data(), x, T * H);
+
+  // 4. GeGLU MLP: pre-norm, gate/up, gelu_tanh(gate) * up, down, post-norm, residual.
+  Grow(ws.gate, T * I);
+  Grow(ws.up, T * I);
+  NormRows(x, T, H, w.pre_ffw_norm, cfg_.rms_norm_eps, ws.xn.data());
+  MatMul(ws.xn.data(), T, w.gate_proj, ws.gate.data(), pool);
+  MatMul(ws.xn.data(), T, w.up_proj, ws.up.data(), pool);
+  GeluTanhMul(ws.gate.data(), ws.up.data(), T * I, ws.gate.data());
+  MatMul(ws.gate.data(), T, w.down_proj, ws.o.data(), pool);
+  NormRows(ws.o.data(), T, H, w.post_ffw_norm, cfg_.rms_norm_eps, ws.o.data());
+  Add(ws.o.data(), x, T * H);
+}
+
+std::vector<CrossKV> Stack::ComputeCrossKV(const float* enc_out, int64_t S, const uint8_t* valid, Workspace& ws,
+                                           ThreadPool* pool) const {
+  std::vector<CrossKV> out(cfg_.num_layers);
+  const int64_t kvd = static_cast<int64_t>(cfg_.num_kv_heads) * cfg_.head_dim;
+  for (int l = 0; l < cfg_.num_layers; ++l) {
+    const LayerWeights& w = w_.layers[l];
+    CrossKV& c = out[l];
+    c.n = S;
+    c.k.resize(static_cast<size_t>(S * kvd));
+    c.v.resize(static_cast<size_t>(S * kvd));
+    c.valid.assign(valid, valid + S);
+    // The encoder output enters the decoder's k/v projections as it is (no pre-norm).
+    MatMul(enc_out, S, w.k_proj, c.k.data(), pool);
+    MatMul(enc_out, S, w.v_proj, c.v.data(), pool);
+    NormAndRope(c.k.data(), S, cfg_.num_kv_heads, w.k_norm, nullptr, nullptr);
+  }
+  return out;
+}
+
+}  // namespace gemma

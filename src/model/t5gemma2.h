@@ -1,0 +1,70 @@
+// T5Gemma 2: a bidirectional Gemma 3 encoder and a decoder whose merged
+// attention reads its own causal K/V and the encoder's K/V in one softmax.
+// Both stacks are the same Stack class; one embedding table serves encoder
+// input, decoder input and the LM head.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "model/decoder_step.h"
+#include "model/embedding.h"
+#include "model/kv_cache.h"
+#include "model/stack.h"
+
+namespace gemma {
+
+class T5Gemma2Model {
+ public:
+  static std::unique_ptr<T5Gemma2Model> Load(const ModelConfig& cfg, const WeightStore& ws);
+
+  const ModelConfig& config() const { return cfg_; }
+  const Stack& encoder() const { return *encoder_; }
+  const Stack& decoder() const { return *decoder_; }
+  const TokenEmbedding& embedding() const { return emb_; }
+  const std::vector<float>& eoi_embedding() const { return eoi_; }
+
+  // Runs the encoder over ids [S] (valid[s] = 0 marks padding; null = all
+  // real) and returns the final-normed output [S, H]. Soft rows replace the
+  // ids equal to image_token_index, in order.
+  std::vector<float> Encode(const int32_t* ids, const uint8_t* valid, int64_t S, const float* soft_rows,
+                            int64_t soft_rows_count, Workspace& ws, Dump* dump = nullptr) const;
+
+ private:
+  ModelConfig cfg_;
+  std::unique_ptr<Stack> encoder_, decoder_;
+  TokenEmbedding emb_;
+  std::vector<float> eoi_;
+};
+
+class T5Gemma2Session {
+ public:
+  T5Gemma2Session(const T5Gemma2Model& model, int64_t context);
+
+  // Encodes the request's input once and keeps every decoder layer's cross
+  // K/V for the whole generation. Resets the decoder state.
+  void SetEncoderInput(const int32_t* ids, const uint8_t* valid, int64_t S, const float* soft_rows = nullptr,
+                       int64_t soft_rows_count = 0, Dump* dump = nullptr);
+  // Feeds decoder ids at positions pos()..pos()+T-1 (0 = the start token).
+  void Forward(const int32_t* ids, int64_t T, float* logits, bool all_logits, Dump* dump = nullptr);
+
+  int64_t pos() const { return pos_; }
+  int64_t context() const { return context_; }
+  int64_t encoder_length() const { return encoder_len_; }
+  void ResetDecoder();
+  const StackKV& kv() const { return kv_; }
+  size_t cross_bytes() const;
+
+ private:
+  const T5Gemma2Model& model_;
+  int64_t context_;
+  StackKV kv_;
+  std::vector<CrossKV> cross_;
+  Workspace ws_;
+  int64_t pos_ = 0;
+  int64_t encoder_len_ = -1;
+};
+
+}  // namespace gemma

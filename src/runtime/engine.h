@@ -1,0 +1,78 @@
+// A loaded checkpoint of either family, and a session that hides the
+// difference: Gemma 3 reads the prompt as its own prefix; T5Gemma 2 encodes
+// the prompt once and decodes from the start token.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "model/gemma3.h"
+#include "model/t5gemma2.h"
+
+namespace gemma {
+
+class Engine {
+ public:
+  // dir: a Hugging Face checkpoint folder. Throws Error naming what is wrong.
+  static std::unique_ptr<Engine> Load(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+  const ModelConfig& config() const { return cfg_; }
+  const WeightStore& weights() const { return *ws_; }
+  bool is_encoder_decoder() const { return cfg_.arch == Arch::kT5Gemma2; }
+  const Gemma3Model* gemma3() const { return g3_.get(); }
+  const T5Gemma2Model* t5gemma2() const { return t5_.get(); }
+  const TokenEmbedding& embedding() const;
+  int64_t vocab_size() const { return embedding().vocab(); }
+  // Stop ids: generation_config.json's eos when present, else config.json's.
+  const std::vector<int>& eos_ids() const { return eos_ids_; }
+  // Largest context the model supports.
+  int64_t max_context() const { return cfg_.text.max_position_embeddings; }
+
+ private:
+  std::string dir_;
+  ModelConfig cfg_;
+  std::unique_ptr<WeightStore> ws_;
+  std::unique_ptr<Gemma3Model> g3_;
+  std::unique_ptr<T5Gemma2Model> t5_;
+  std::vector<int> eos_ids_;
+};
+
+// Input of one request. For T5Gemma 2, encoder_ids go to the encoder and ids
+// start the decoder (default: the bos start token).
+struct Prompt {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> encoder_ids;
+  std::vector<uint8_t> encoder_valid;  // empty: pad ids in encoder_ids are padding
+  std::vector<float> soft_rows;        // image soft tokens [n, H]
+  int64_t soft_rows_count = 0;
+};
+
+class Session {
+ public:
+  Session(const Engine& engine, int64_t context);
+
+  // Starts a request; returns the logits of the last prompt position [V].
+  // With all_logits, every position's logits are kept ([T, V], see logits()).
+  const float* Start(const Prompt& p, bool all_logits = false);
+  // Feeds more ids (a generated token, or a new chat turn); returns the
+  // logits of the last one.
+  const float* Append(const int32_t* ids, int64_t n);
+  const std::vector<float>& logits() const { return logits_; }
+  // Decoder position (tokens in the cache).
+  int64_t pos() const;
+  int64_t context() const { return context_; }
+  const Engine& engine() const { return engine_; }
+  size_t kv_bytes() const;
+
+ private:
+  const Engine& engine_;
+  int64_t context_;
+  std::unique_ptr<Gemma3Session> g3_;
+  std::unique_ptr<T5Gemma2Session> t5_;
+  std::vector<float> logits_;
+};
+
+}  // namespace gemma

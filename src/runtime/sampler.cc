@@ -1,0 +1,72 @@
+#include "runtime/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "base/error.h"
+
+namespace gemma {
+
+void ValidateSampling(const SamplingParams& p) {
+  if (!(p.temperature >= 0) || !std::isfinite(p.temperature))
+    throw Error("--temperature must be >= 0, got " + std::to_string(p.temperature));
+  if (p.top_k < 0) throw Error("--top-k must be >= 0, got " + std::to_string(p.top_k));
+  if (!(p.top_p > 0 && p.top_p <= 1)) throw Error("--top-p must be in (0, 1], got " + std::to_string(p.top_p));
+  if (!(p.min_p >= 0 && p.min_p <= 1)) throw Error("--min-p must be in [0, 1], got " + std::to_string(p.min_p));
+}
+
+Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) { ValidateSampling(p); }
+
+int32_t ArgMax(const float* logits, int64_t vocab) {
+  return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
+}
+
+int32_t Sampler::Sample(const float* logits, int64_t vocab) {
+  if (p_.temperature == 0.0f) return ArgMax(logits, vocab);
+  cand_.resize(static_cast<size_t>(vocab));
+  for (int64_t i = 0; i < vocab; ++i) cand_[i] = {logits[i] / p_.temperature, static_cast<int32_t>(i)};
+  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  size_t n = cand_.size();
+  if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) {
+    std::partial_sort(cand_.begin(), cand_.begin() + p_.top_k, cand_.end(), by_logit);
+    n = static_cast<size_t>(p_.top_k);
+  } else {
+    std::sort(cand_.begin(), cand_.end(), by_logit);
+  }
+  // Softmax over the survivors (sorted, largest first).
+  const float mx = cand_[0].first;
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    cand_[i].first = std::exp(cand_[i].first - mx);
+    sum += cand_[i].first;
+  }
+  for (size_t i = 0; i < n; ++i) cand_[i].first = static_cast<float>(cand_[i].first / sum);
+  if (p_.top_p < 1.0f) {
+    double cum = 0;
+    size_t keep = 0;
+    while (keep < n) {
+      cum += cand_[keep].first;
+      ++keep;
+      if (cum >= p_.top_p) break;
+    }
+    n = std::max<size_t>(1, keep);
+  }
+  if (p_.min_p > 0.0f) {
+    const float floor = p_.min_p * cand_[0].first;
+    size_t keep = 1;
+    while (keep < n && cand_[keep].first >= floor) ++keep;
+    n = keep;
+  }
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) total += cand_[i].first;
+  std::uniform_real_distribution<double> u(0.0, total);
+  double r = u(rng_);
+  for (size_t i = 0; i < n; ++i) {
+    r -= cand_[i].first;
+    if (r <= 0) return cand_[i].second;
+  }
+  return cand_[n - 1].second;
+}
+
+}  // namespace gemma
