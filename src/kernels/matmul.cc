@@ -1,21 +1,125 @@
+// MatMul's driver: picks the kernel table of the active ISA, splits the work
+// over the thread pool, tiles prefill over rows and K, and quantizes the
+// activations for quantized weights. The kernels themselves are in
+// matmul_{scalar,avx2,avx512}.cc.
 #include "kernels/matmul.h"
 
-#include "base/error.h"
-#include "kernels/thread_pool.h"
-
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+#include "kernels/cpu_features.h"
+#include "kernels/isa_kernels.h"
+#include "kernels/quantize.h"
+#include "kernels/thread_pool.h"
+
 namespace gemma {
+
+namespace kern {
+const MatMulKernels& ActiveMatMulKernels() {
+  switch (ActiveIsa()) {
+    case Isa::kAvx512: return kAvx512MatMul;
+    case Isa::kAvx2: return kAvx2MatMul;
+    case Isa::kScalar: break;
+  }
+  return kScalarMatMul;
+}
+}  // namespace kern
+
+namespace {
+
+// Prefill: rows per task (its widened tile is reused by every token) and
+// columns widened at a time (kRowBlock x kTileK floats = 64 KiB, in L2).
+constexpr int64_t kRowBlock = 32;
+constexpr int64_t kTileK = 512;
+// Below this many weight bytes, waking the workers costs more than it saves.
+constexpr size_t kMinParallelBytes = size_t{256} << 10;
+
+bool IsFloatDType(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16; }
+bool IsQuantDType(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
+
+kern::WeightView ViewOf(const Mat& w) {
+  return {w.dtype, static_cast<const uint8_t*>(w.data), w.row_bytes(), w.cols};
+}
+
+// A per-thread, 64-byte aligned buffer of at least `floats` floats.
+float* ThreadScratch(size_t floats) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < floats + 16) buffer.resize(floats + 16);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buffer.data());
+  return reinterpret_cast<float*>((p + 63) & ~uintptr_t{63});
+}
+
+bool UsePool(ThreadPool* pool, const Mat& w, int64_t T) {
+  return pool != nullptr && pool->num_threads() > 1 &&
+         w.row_bytes() * static_cast<size_t>(w.rows) * static_cast<size_t>(T) >= kMinParallelBytes;
+}
+
+// fn(r0, r1) over [0, rows) in chunks, on the pool when worth it.
+void ForRows(ThreadPool* pool, bool parallel, int64_t rows, int64_t min_chunk,
+             const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (parallel) {
+    pool->ParallelFor(rows, min_chunk, fn);
+  } else {
+    fn(0, rows, 0);
+  }
+}
+
+void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool) {
+  const kern::MatMulKernels& k = kern::ActiveMatMulKernels();
+  const kern::WeightView view = ViewOf(w);
+  const bool parallel = UsePool(pool, w, T);
+  if (T == 1) {
+    ForRows(pool, parallel, w.rows, 16,
+            [&](int64_t r0, int64_t r1, int) { k.matvec(x, view, r0, r1, y); });
+    return;
+  }
+  const int64_t K = w.cols;
+  const int64_t N = w.rows;
+  ForRows(pool, parallel, N, kRowBlock, [&](int64_t c0, int64_t c1, int) {
+    float* tile = ThreadScratch(kRowBlock * kTileK);
+    for (int64_t r0 = c0; r0 < c1; r0 += kRowBlock) {
+      const int64_t n = std::min(kRowBlock, c1 - r0);
+      const int64_t n4 = (n + 3) / 4 * 4;
+      for (int64_t k0 = 0; k0 < K; k0 += kTileK) {
+        const int64_t kc = std::min(kTileK, K - k0);
+        k.widen(view, r0, n, k0, kc, tile);
+        // The micro-kernel works on whole quads of rows: pad with zeros.
+        std::memset(tile + n * kc, 0, static_cast<size_t>((n4 - n) * kc) * sizeof(float));
+        k.gemm_tile(x + k0, K, T, tile, n, kc, y + r0, N, k0 > 0);
+      }
+    }
+  });
+}
+
+void MatMulQuant(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool) {
+  Check(w.cols % kQuantBlockSize == 0,
+        "MatMul: quantized weight with " + std::to_string(w.cols) + " columns (not a multiple of 32)");
+  const kern::MatMulKernels& k = kern::ActiveMatMulKernels();
+  thread_local QuantizedActivations acts;  // reused: decode calls this per token
+  QuantizeActivations(x, T, w.cols, &acts);
+  const kern::QuantActs xa{acts.q.data(), acts.d.data(), acts.sum.data(), w.cols};
+  const kern::WeightView view = ViewOf(w);
+  const bool parallel = UsePool(pool, w, T);
+  ForRows(pool, parallel, w.rows, T == 1 ? 16 : kRowBlock, [&](int64_t c0, int64_t c1, int) {
+    // Prefill: blocks of rows small enough to stay in L2 across all tokens.
+    const int64_t step = T == 1 ? c1 - c0 : kRowBlock;
+    for (int64_t r0 = c0; r0 < c1; r0 += step) {
+      k.quant_rows(xa, T, view, r0, std::min(c1, r0 + step), y, w.rows);
+    }
+  });
+}
+
+}  // namespace
 
 void DecodeRow(const Mat& w, int64_t r, float* out) {
   const uint8_t* p = w.row(r);
   switch (w.dtype) {
-    case DType::kF32: {
-      const float* f = reinterpret_cast<const float*>(p);
-      for (int64_t k = 0; k < w.cols; ++k) out[k] = f[k];
+    case DType::kF32:
+      std::memcpy(out, p, static_cast<size_t>(w.cols) * sizeof(float));
       return;
-    }
     case DType::kBF16: {
       const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
       for (int64_t k = 0; k < w.cols; ++k) out[k] = BF16ToF32(h[k]);
@@ -26,6 +130,8 @@ void DecodeRow(const Mat& w, int64_t r, float* out) {
       for (int64_t k = 0; k < w.cols; ++k) out[k] = F16ToF32(h[k]);
       return;
     }
+    case DType::kQ8_0: return DequantizeRowQ8_0(p, w.cols, out);
+    case DType::kQ4_0: return DequantizeRowQ4_0(p, w.cols, out);
     default:
       throw Error(std::string("DecodeRow: unsupported weight dtype ") + DTypeName(w.dtype));
   }
@@ -45,23 +151,16 @@ void MatMulReference(const float* x, int64_t T, const Mat& w, float* y) {
 }
 
 void MatMul(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool) {
-  auto body = [&](int64_t r0, int64_t r1, int) {
-    std::vector<float> row(static_cast<size_t>(w.cols));
-    for (int64_t r = r0; r < r1; ++r) {
-      DecodeRow(w, r, row.data());
-      for (int64_t t = 0; t < T; ++t) {
-        const float* xt = x + t * w.cols;
-        float s = 0.f;
-        for (int64_t k = 0; k < w.cols; ++k) s += xt[k] * row[k];
-        y[t * w.rows + r] = s;
-      }
-    }
-  };
-  if (pool) {
-    pool->ParallelFor(w.rows, 16, body);
-  } else {
-    body(0, w.rows, 0);
+  if (T <= 0 || w.rows <= 0) return;
+  if (w.cols == 0) {
+    std::fill(y, y + T * w.rows, 0.f);
+    return;
   }
+  if (IsQuantDType(w.dtype)) return MatMulQuant(x, T, w, y, pool);
+  if (!IsFloatDType(w.dtype)) {
+    throw Error(std::string("MatMul: unsupported weight dtype ") + DTypeName(w.dtype));
+  }
+  MatMulFloat(x, T, w, y, pool);
 }
 
 }  // namespace gemma

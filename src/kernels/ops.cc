@@ -2,15 +2,27 @@
 
 #include <cmath>
 
+#include "kernels/cpu_features.h"
+#include "kernels/isa_kernels.h"
+
 namespace gemma {
 
+namespace kern {
+const OpsKernels& ActiveOpsKernels() {
+  switch (ActiveIsa()) {
+    case Isa::kAvx512: return kAvx512Ops;
+    case Isa::kAvx2: return kAvx2Ops;
+    case Isa::kScalar: break;
+  }
+  return kScalarOps;
+}
+}  // namespace kern
+
 void RMSNorm(const float* x, const float* w1, int64_t n, float eps, float* out) {
-  double ss = 0.0;  // double: one reduction per row, cheap, and exact enough
-  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
-  const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv * w1[i];
+  kern::ActiveOpsKernels().rms_norm(x, w1, n, eps, out);
 }
 
+// Scalar only: used by the vision tower once per token, never hot.
 void LayerNorm(const float* x, const float* w, const float* b, int64_t n, float eps, float* out) {
   double mean = 0.0;
   for (int64_t i = 0; i < n; ++i) mean += x[i];
@@ -27,45 +39,22 @@ void LayerNorm(const float* x, const float* w, const float* b, int64_t n, float 
   }
 }
 
-static inline float GeluTanhScalar(float a) {
-  const float k = 0.7978845608028654f;  // sqrt(2/pi)
-  return 0.5f * a * (1.0f + std::tanh(k * (a + 0.044715f * a * a * a)));
-}
-
 void GeluTanhMul(const float* gate, const float* up, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = GeluTanhScalar(gate[i]) * up[i];
+  kern::ActiveOpsKernels().gelu_tanh_mul(gate, up, n, out);
 }
 
-void GeluTanh(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = GeluTanhScalar(x[i]);
-}
+void GeluTanh(float* x, int64_t n) { kern::ActiveOpsKernels().gelu_tanh(x, n); }
 
 void RopeRotate(float* x, int64_t hd, const float* cos, const float* sin) {
-  const int64_t half = hd / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    const float a = x[i];
-    const float b = x[i + half];
-    x[i] = a * cos[i] - b * sin[i];
-    x[i + half] = b * cos[i] + a * sin[i];
-  }
+  kern::ActiveOpsKernels().rope_rotate(x, hd, cos, sin);
 }
 
-float Dot(const float* a, const float* b, int64_t n) {
-  float s = 0.f;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
+float Dot(const float* a, const float* b, int64_t n) { return kern::ActiveOpsKernels().dot(a, b, n); }
 
-void Axpy(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
+void Axpy(float a, const float* x, float* y, int64_t n) { kern::ActiveOpsKernels().axpy(a, x, y, n); }
 
-void Scale(float* x, float a, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] *= a;
-}
+void Scale(float* x, float a, int64_t n) { kern::ActiveOpsKernels().scale(x, a, n); }
 
-void Add(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
-}
+void Add(const float* x, float* y, int64_t n) { kern::ActiveOpsKernels().add(x, y, n); }
 
 }  // namespace gemma

@@ -1,0 +1,96 @@
+#include "kernels/machine_limits.h"
+
+#include <emmintrin.h>  // SSE2: part of baseline x86-64
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "kernels/isa_kernels.h"
+#include "kernels/thread_pool.h"
+
+namespace gemma {
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Integer adds, four independent 128-bit accumulators: far more adds per
+// cycle than DRAM can feed, and no float reassociation needed.
+uint64_t SumWords(const uint64_t* p, size_t n) {
+  __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    a0 = _mm_add_epi64(a0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+    a1 = _mm_add_epi64(a1, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 2)));
+    a2 = _mm_add_epi64(a2, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 4)));
+    a3 = _mm_add_epi64(a3, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 6)));
+  }
+  alignas(16) uint64_t lanes[2];
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes),
+                  _mm_add_epi64(_mm_add_epi64(a0, a1), _mm_add_epi64(a2, a3)));
+  uint64_t s = lanes[0] + lanes[1];
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
+}  // namespace
+
+uint64_t SumBytesParallel(const void* data, size_t bytes, ThreadPool& pool) {
+  const uint64_t* words = static_cast<const uint64_t*>(data);
+  const int64_t n = static_cast<int64_t>(bytes / 8);
+  const int threads = pool.num_threads();
+  std::vector<uint64_t> partial(static_cast<size_t>(threads) * 8, 0);  // 64 B apart: no false sharing
+  // One contiguous chunk per thread: each streams its own pages.
+  pool.Run(threads, [&](int64_t task, int thread) {
+    const int64_t b = n * task / threads, e = n * (task + 1) / threads;
+    partial[static_cast<size_t>(thread) * 8] += SumWords(words + b, static_cast<size_t>(e - b));
+  });
+  uint64_t s = 0;
+  for (int t = 0; t < threads; ++t) s += partial[static_cast<size_t>(t) * 8];
+  return s;
+}
+
+double MeasureReadBandwidthGBs(ThreadPool& pool) {
+  // 256 MiB: many times any L3; written first so every page is really
+  // backed (untouched pages would all read the shared zero page).
+  constexpr size_t kBytes = size_t{256} << 20;
+  std::unique_ptr<uint64_t[]> buffer(new uint64_t[kBytes / 8]);
+  pool.ParallelFor(static_cast<int64_t>(kBytes / 8), 1 << 16, [&](int64_t b, int64_t e, int) {
+    std::memset(buffer.get() + b, 1, static_cast<size_t>(e - b) * 8);
+  });
+  double best = 1e30;
+  volatile uint64_t sink = 0;
+  for (int pass = 0; pass < 4; ++pass) {
+    const auto t0 = std::chrono::steady_clock::now();
+    sink = sink + SumBytesParallel(buffer.get(), kBytes, pool);
+    best = std::min(best, Seconds(t0, std::chrono::steady_clock::now()));
+  }
+  return static_cast<double>(kBytes) / best / 1e9;
+}
+
+double MeasurePeakGflops(ThreadPool& pool) {
+  const kern::MatMulKernels& k = kern::ActiveMatMulKernels();
+  constexpr int64_t kIters = 2'000'000;  // ~10-20 ms per pass on a modern core
+  const int threads = pool.num_threads();
+  double best = 0.0;
+  for (int pass = 0; pass < 3; ++pass) {
+    std::vector<double> flops(static_cast<size_t>(threads), 0.0);
+    std::vector<float> sinks(static_cast<size_t>(threads) * 16, 0.f);
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.Run(threads, [&](int64_t task, int thread) {
+      flops[static_cast<size_t>(task)] = k.fma_burn(kIters, &sinks[static_cast<size_t>(thread) * 16]);
+    });
+    const double s = Seconds(t0, std::chrono::steady_clock::now());
+    double total = 0.0;
+    for (double f : flops) total += f;
+    best = std::max(best, total / s / 1e9);
+  }
+  return best;
+}
+
+}  // namespace gemma

@@ -1,0 +1,24 @@
+// Quick measurements of what this machine can do at best, so benchmarks can
+// report kernels as fractions of it. Each runs in well under a second.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace gemma {
+
+class ThreadPool;
+
+// Sustained DRAM read bandwidth in GB/s (1e9 bytes/s): every thread of
+// `pool` sums its share of a buffer much larger than the caches; best of a
+// few passes.
+double MeasureReadBandwidthGBs(ThreadPool& pool);
+
+// Peak f32 FMA throughput in GFLOP/s (1 FMA = 2 flops) of the active ISA
+// path, with every thread of `pool` running independent FMA chains.
+double MeasurePeakGflops(ThreadPool& pool);
+
+// Sums `bytes` bytes of `data` (8-byte aligned, bytes % 8 == 0) with `pool`;
+// the bandwidth microbenchmark's kernel, exposed for bench/.
+uint64_t SumBytesParallel(const void* data, size_t bytes, ThreadPool& pool);
+
+}  // namespace gemma

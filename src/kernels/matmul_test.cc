@@ -1,0 +1,129 @@
+#include "kernels/matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/test_util.h"
+#include "kernels/thread_pool.h"
+
+namespace gemma {
+namespace {
+
+using test::ForEachIsa;
+using test::RandomVector;
+
+// A weight matrix stored in `dtype`, from random f32 values.
+struct TestWeight {
+  std::vector<uint8_t> bytes;
+  Mat mat;
+  TestWeight(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
+    const auto v = RandomVector(static_cast<size_t>(rows * cols), seed);
+    bytes.resize(RowBytes(dtype, cols) * static_cast<size_t>(rows));
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (dtype == DType::kF32) {
+        std::memcpy(bytes.data() + 4 * i, &v[i], 4);
+      } else {
+        const uint16_t h = dtype == DType::kBF16 ? F32ToBF16(v[i]) : F32ToF16(v[i]);
+        std::memcpy(bytes.data() + 2 * i, &h, 2);
+      }
+    }
+    mat = Mat{dtype, bytes.data(), rows, cols};
+  }
+};
+
+// |y - ref| must be within `rel` of sum_k |x_k w_k|: the scale of the
+// rounding error of any summation order (relative error of y itself is
+// unbounded when the terms cancel).
+void ExpectClose(const std::vector<float>& x, int64_t T, const Mat& w, const std::vector<float>& y,
+                 const std::vector<float>& ref, double rel) {
+  std::vector<float> row(static_cast<size_t>(w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    DecodeRow(w, r, row.data());
+    for (int64_t t = 0; t < T; ++t) {
+      double l1 = 0.0;
+      for (int64_t k = 0; k < w.cols; ++k) l1 += std::fabs(x[t * w.cols + k] * row[k]);
+      const size_t i = static_cast<size_t>(t * w.rows + r);
+      ASSERT_NEAR(y[i], ref[i], rel * l1 + 1e-30) << "t=" << t << " r=" << r;
+    }
+  }
+}
+
+struct Shape {
+  int64_t rows, cols;
+};
+
+TEST(MatMul, AllPathsMatchReference) {
+  // Odd sizes: K not a multiple of 8/16 and above the K tile (512), N not a
+  // multiple of the row quad or the row block (32).
+  const Shape kShapes[] = {{1, 1}, {5, 17}, {37, 100}, {64, 64}, {70, 1100}};
+  const int64_t kTokens[] = {1, 3, 17, 64};
+  ThreadPool pool(3);
+  for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+    SCOPED_TRACE(DTypeName(dtype));
+    for (const Shape& s : kShapes) {
+      TestWeight w(dtype, s.rows, s.cols, 11);
+      for (int64_t T : kTokens) {
+        SCOPED_TRACE("rows=" + std::to_string(s.rows) + " cols=" + std::to_string(s.cols) +
+                     " T=" + std::to_string(T));
+        const auto x = RandomVector(static_cast<size_t>(T * s.cols), 12);
+        std::vector<float> ref(static_cast<size_t>(T * s.rows));
+        MatMulReference(x.data(), T, w.mat, ref.data());
+        ForEachIsa([&](Isa) {
+          for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            std::vector<float> y(ref.size(), NAN);
+            MatMul(x.data(), T, w.mat, y.data(), p);
+            ExpectClose(x, T, w.mat, y, ref, 1e-6);
+          }
+        });
+      }
+    }
+  }
+}
+
+TEST(MatMul, LargeDecodeUsesThreadsAndStaysExact) {
+  // Big enough (> 256 KiB of weights) that decode splits over the pool.
+  TestWeight w(DType::kBF16, 1000, 640, 21);
+  const auto x = RandomVector(640, 22);
+  std::vector<float> ref(1000);
+  MatMulReference(x.data(), 1, w.mat, ref.data());
+  ThreadPool pool(4);
+  ForEachIsa([&](Isa) {
+    std::vector<float> y(1000, NAN);
+    MatMul(x.data(), 1, w.mat, y.data(), &pool);
+    ExpectClose(x, 1, w.mat, y, ref, 1e-6);
+  });
+}
+
+TEST(MatMul, BF16WeightsAreWidenedExactly) {
+  // Powers of two and small integers: every product and partial sum is
+  // exact in f32, so all paths must agree bit for bit.
+  const int64_t rows = 9, cols = 45, T = 5;
+  std::vector<uint16_t> wbits(rows * cols);
+  std::vector<float> x(T * cols);
+  for (size_t i = 0; i < wbits.size(); ++i) wbits[i] = F32ToBF16(static_cast<float>(int(i % 7) - 3) * 0.25f);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(int(i % 5) - 2);
+  const Mat w{DType::kBF16, wbits.data(), rows, cols};
+  std::vector<float> ref(T * rows);
+  MatMulReference(x.data(), T, w, ref.data());
+  ForEachIsa([&](Isa) {
+    for (int64_t t : {int64_t{1}, T}) {
+      std::vector<float> y(t * rows, NAN);
+      MatMul(x.data(), t, w, y.data(), nullptr);
+      for (int64_t i = 0; i < t * rows; ++i) ASSERT_EQ(y[i], ref[i]) << i;
+    }
+  });
+}
+
+TEST(MatMul, ZeroColumnsGivesZeros) {
+  float dummy = 0.f;
+  const Mat w{DType::kF32, &dummy, 3, 0};
+  std::vector<float> y(6, NAN);
+  MatMul(&dummy, 2, w, y.data(), nullptr);
+  for (float v : y) EXPECT_EQ(v, 0.f);
+}
+
+}  // namespace
+}  // namespace gemma

@@ -1,0 +1,177 @@
+#include "kernels/quantize.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/test_util.h"
+#include "kernels/thread_pool.h"
+
+namespace gemma {
+namespace {
+
+using test::ForEachIsa;
+using test::RandomVector;
+
+float ScaleOf(const uint8_t* block) {
+  uint16_t h;
+  std::memcpy(&h, block, 2);
+  return F16ToF32(h);
+}
+
+TEST(Quantize, Q8_0BlockMatchesGgmlFormula) {
+  std::vector<float> x(32);
+  for (int j = 0; j < 32; ++j) x[j] = 0.5f * static_cast<float>(j - 20);  // amax = 10
+  uint8_t block[34];
+  QuantizeRowQ8_0(x.data(), 32, block);
+  EXPECT_EQ(ScaleOf(block), F16ToF32(F32ToF16(10.f / 127.f)));
+  const int8_t* q = reinterpret_cast<const int8_t*>(block + 2);
+  for (int j = 0; j < 32; ++j) {
+    EXPECT_EQ(q[j], static_cast<int8_t>(std::roundf(x[j] * (127.f / 10.f)))) << j;
+  }
+  EXPECT_EQ(q[0], -127);
+}
+
+TEST(Quantize, Q4_0BlockLayoutIsGguf) {
+  // Element j < 16 in the low nibble of byte j, element j + 16 in the high.
+  std::vector<float> x(32);
+  for (int j = 0; j < 32; ++j) x[j] = static_cast<float>((j % 16) - 8);  // extremum -8
+  x[5] = 7.f;
+  uint8_t block[18];
+  QuantizeRowQ4_0(x.data(), 32, block);
+  EXPECT_EQ(ScaleOf(block), 1.f);  // d = max / -8 = -8 / -8
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(block[2 + j] & 0x0f, static_cast<int>(x[j]) + 8) << j;
+    EXPECT_EQ(block[2 + j] >> 4, static_cast<int>(x[16 + j]) + 8) << j;
+  }
+  std::vector<float> back(32);
+  DequantizeRowQ4_0(block, 32, back.data());
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(back[j], x[j]) << j;  // integers: exact
+}
+
+TEST(Quantize, RoundTripErrorIsWithinHalfAStep) {
+  const int64_t n = 32 * 40;
+  const auto x = RandomVector(n, 31, -2.f, 2.f);
+  std::vector<uint8_t> q8(RowBytes(DType::kQ8_0, n)), q4(RowBytes(DType::kQ4_0, n));
+  QuantizeRowQ8_0(x.data(), n, q8.data());
+  QuantizeRowQ4_0(x.data(), n, q4.data());
+  std::vector<float> y8(n), y4(n);
+  DequantizeRowQ8_0(q8.data(), n, y8.data());
+  DequantizeRowQ4_0(q4.data(), n, y4.data());
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float d8 = ScaleOf(q8.data() + 34 * b), d4 = std::fabs(ScaleOf(q4.data() + 18 * b));
+    for (int64_t j = b * 32; j < b * 32 + 32; ++j) {
+      // Half a step, plus the f16 rounding of the scale times |q| <= 127 / 8.
+      ASSERT_LE(std::fabs(y8[j] - x[j]), 0.5f * d8 + 127 * d8 * 1e-3f) << j;
+      // q4_0 gives the side opposite the extreme value only 7 steps: values
+      // clamped to nibble 15 may be off by a whole step.
+      const bool clamped = std::fabs(std::fabs(y4[j]) - 7 * d4) < 1e-6f;
+      ASSERT_LE(std::fabs(y4[j] - x[j]), (clamped ? 1.f : 0.5f) * d4 + 8 * d4 * 1e-3f + 1e-6f) << j;
+    }
+  }
+  // Zero blocks stay zero (d = 0 must not divide by zero).
+  std::vector<float> zeros(32, 0.f), back(32, 1.f);
+  QuantizeRowQ4_0(zeros.data(), 32, q4.data());
+  DequantizeRowQ4_0(q4.data(), 32, back.data());
+  for (float v : back) EXPECT_EQ(v, 0.f);
+}
+
+TEST(Quantize, ActivationsAreInt8BlocksWithSums) {
+  const auto x = RandomVector(2 * 64, 32);
+  QuantizedActivations a;
+  QuantizeActivations(x.data(), 2, 64, &a);
+  ASSERT_EQ(a.q.size(), 128u);
+  ASSERT_EQ(a.d.size(), 4u);
+  for (int b = 0; b < 4; ++b) {
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const int8_t q = a.q[b * 32 + j];
+      sum += q;
+      ASSERT_LE(std::abs(q), 127);
+      ASSERT_NEAR(q * a.d[b], x[b * 32 + j], 0.5f * a.d[b] * 1.0001f);
+    }
+    EXPECT_EQ(a.sum[b], sum);
+  }
+}
+
+// Shapes: K multiple of 32, N not a multiple of the row tiles, T covering
+// decode, token tails and full token groups.
+struct Case {
+  int64_t rows, cols, T;
+};
+const Case kCases[] = {{1, 32, 1}, {7, 96, 1}, {70, 640, 1}, {33, 160, 3},
+                       {37, 256, 17}, {64, 1152, 64}};
+
+TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
+  ThreadPool pool(3);
+  for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
+    SCOPED_TRACE(DTypeName(dtype));
+    for (const Case& c : kCases) {
+      SCOPED_TRACE("rows=" + std::to_string(c.rows) + " cols=" + std::to_string(c.cols) +
+                   " T=" + std::to_string(c.T));
+      const auto wf = RandomVector(c.rows * c.cols, 41);
+      const auto x = RandomVector(c.T * c.cols, 42);
+      const Mat wf_mat{DType::kF32, wf.data(), c.rows, c.cols};
+      const std::vector<uint8_t> wq = QuantizeMat(wf_mat, dtype, nullptr);
+      const Mat w{dtype, wq.data(), c.rows, c.cols};
+
+      // Scalar path: integer dots of the quantized activations.
+      const Isa saved = ActiveIsa();
+      ASSERT_TRUE(SetActiveIsa(Isa::kScalar));
+      std::vector<float> y_scalar(c.T * c.rows);
+      MatMul(x.data(), c.T, w, y_scalar.data(), nullptr);
+      SetActiveIsa(saved);
+
+      // Bound for the scalar path against exact dequantized weights with f32
+      // activations: only the activation rounding, |x - q dx| <= dx / 2.
+      QuantizedActivations a;
+      QuantizeActivations(x.data(), c.T, c.cols, &a);
+      std::vector<float> y_ref(c.T * c.rows), row(c.cols);
+      MatMulReference(x.data(), c.T, w, y_ref.data());
+      for (int64_t r = 0; r < c.rows; ++r) {
+        DecodeRow(w, r, row.data());
+        for (int64_t t = 0; t < c.T; ++t) {
+          double bound = 0.0, l1 = 0.0;
+          for (int64_t k = 0; k < c.cols; ++k) {
+            bound += 0.5 * a.d[(t * c.cols + k) / 32] * std::fabs(row[k]);
+            l1 += std::fabs(row[k] * x[t * c.cols + k]);
+          }
+          const size_t i = t * c.rows + r;
+          ASSERT_NEAR(y_scalar[i], y_ref[i], bound * 1.001 + 1e-5 * l1) << "t=" << t << " r=" << r;
+          // And the bound is meaningful: well below the size of the result.
+          ASSERT_LT(bound, 0.05 * l1);
+        }
+      }
+
+      ForEachIsa([&](Isa) {
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+          std::vector<float> y(c.T * c.rows, NAN);
+          MatMul(x.data(), c.T, w, y.data(), p);
+          for (int64_t r = 0; r < c.rows; ++r) {
+            DecodeRow(w, r, row.data());
+            for (int64_t t = 0; t < c.T; ++t) {
+              double l1 = 0.0;
+              for (int64_t k = 0; k < c.cols; ++k) l1 += std::fabs(row[k] * x[t * c.cols + k]);
+              const size_t i = t * c.rows + r;
+              // Same integers, only the float order of block sums differs.
+              ASSERT_NEAR(y[i], y_scalar[i], 2e-6 * l1) << "t=" << t << " r=" << r;
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
+TEST(QuantMatMul, RejectsColumnsNotMultipleOf32) {
+  std::vector<uint8_t> bytes(64);
+  const Mat w{DType::kQ8_0, bytes.data(), 1, 40};
+  std::vector<float> x(40), y(1);
+  EXPECT_ANY_THROW(MatMul(x.data(), 1, w, y.data(), nullptr));
+}
+
+}  // namespace
+}  // namespace gemma

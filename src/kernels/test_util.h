@@ -1,0 +1,34 @@
+// Helpers shared by the kernel tests.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu_features.h"
+
+namespace gemma::test {
+
+// Runs fn once with each ISA path this machine supports active, then
+// restores the previous path. SCOPED_TRACE names the path in failures.
+template <class Fn>
+void ForEachIsa(Fn&& fn) {
+  const Isa saved = ActiveIsa();
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (!SetActiveIsa(isa)) continue;
+    SCOPED_TRACE(std::string("isa=") + IsaName(isa));
+    fn(isa);
+  }
+  SetActiveIsa(saved);
+}
+
+inline std::vector<float> RandomVector(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+}  // namespace gemma::test
