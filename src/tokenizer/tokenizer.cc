@@ -1,0 +1,404 @@
+#include "tokenizer/tokenizer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "base/error.h"
+#include "tokenizer/utf8.h"
+
+namespace gemma {
+namespace {
+
+// Rust's u8::from_str_radix(s, 16) for a 2-byte s, as the reference
+// ByteFallback decoder uses it on "<0xNN>": hex digits of either case, and
+// (a quirk of from_str_radix) a leading '+'.
+int ParseHexByte(std::string_view s) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (s[0] == '+') return hex(s[1]);
+  const int hi = hex(s[0]), lo = hex(s[1]);
+  return (hi < 0 || lo < 0) ? -1 : hi * 16 + lo;
+}
+
+// The byte a decoded token stands for under the ByteFallback decoder, or -1.
+int DecoderByteValue(const std::string& t) {
+  if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>') return -1;
+  return ParseHexByte(std::string_view(t).substr(3, 2));
+}
+
+void ReplaceAll(std::string* s, const std::string& from, const std::string& to, std::string* tmp) {
+  if (from.empty() || s->find(from) == std::string::npos) return;
+  tmp->clear();
+  size_t pos = 0;
+  while (true) {
+    const size_t hit = s->find(from, pos);
+    if (hit == std::string::npos) break;
+    tmp->append(*s, pos, hit - pos);
+    tmp->append(to);
+    pos = hit + from.size();
+  }
+  tmp->append(*s, pos, std::string::npos);
+  s->swap(*tmp);
+}
+
+// Length of the UTF-8 sequence led by byte c (input already validated).
+inline size_t LeadLength(unsigned char c) {
+  return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(path + ": cannot open tokenizer file");
+  std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) throw Error(path + ": read error");
+  return data;
+}
+
+}  // namespace
+
+struct Tokenizer::Scratch {
+  struct Candidate {
+    int rank;
+    int left;  // symbol index; symbols are in text order, so also position
+    int right;
+    int left_id;
+    int right_id;
+    int result;
+  };
+  static bool Later(const Candidate& a, const Candidate& b) {
+    return a.rank != b.rank ? a.rank > b.rank : a.left > b.left;
+  }
+  std::string norm, tmp;
+  std::vector<Symbol> syms;
+  std::vector<Candidate> heap;
+};
+
+Tokenizer::Tokenizer(ModelSpec spec, const std::string& what) {
+  size_t total = spec.vocab.size();
+  for (const AddedTokenSpec& a : spec.added) total = std::max(total, static_cast<size_t>(a.id) + 1);
+  pieces_.resize(total);
+  std::vector<bool> present(total, false);
+  model_ids_.reserve(spec.vocab.size());
+  for (size_t id = 0; id < spec.vocab.size(); ++id) {
+    pieces_[id] = std::move(spec.vocab[id]);
+    present[id] = true;
+    model_ids_.emplace(pieces_[id], static_cast<int>(id));
+  }
+  special_.assign(total, 0);
+  trie_.emplace_back();
+  for (const AddedTokenSpec& a : spec.added) {
+    if (a.content.empty()) throw Error(what + ": added token " + std::to_string(a.id) + " is empty");
+    pieces_[a.id] = a.content;
+    present[a.id] = true;
+    special_[a.id] = a.special;
+    added_ids_[a.content] = a.id;
+    int node = 0;
+    for (unsigned char c : a.content) {
+      int next = -1;
+      for (const auto& [byte, kid] : trie_[node].kids) {
+        if (byte == c) next = kid;
+      }
+      if (next < 0) {
+        next = static_cast<int>(trie_.size());
+        trie_[node].kids.emplace_back(c, next);
+        trie_.emplace_back();
+      }
+      node = next;
+    }
+    trie_[node].token = a.id;
+    trie_[node].special = a.special;
+    trie_first_[static_cast<unsigned char>(a.content[0])] = true;
+  }
+  for (size_t id = 0; id < total; ++id) {
+    if (!present[id]) throw Error(what + ": token id " + std::to_string(id) + " has no string");
+  }
+
+  // Decoder tables: per-token text after the rewrites, and byte tokens.
+  decoded_.resize(total);
+  byte_value_.assign(total, -1);
+  std::string tmp;
+  for (size_t id = 0; id < total; ++id) {
+    decoded_[id] = pieces_[id];
+    for (const auto& [from, to] : spec.decode_replace) ReplaceAll(&decoded_[id], from, to, &tmp);
+    if (spec.decode_byte_fallback) byte_value_[id] = static_cast<int16_t>(DecoderByteValue(decoded_[id]));
+  }
+
+  // Encoder tables: single code points, byte tokens, merges.
+  bmp_ids_.assign(0x10000, -1);
+  for (size_t id = 0; id < spec.vocab.size(); ++id) {
+    const std::string& p = pieces_[id];
+    if (p.empty() || !utf8::IsValid(p)) continue;
+    const size_t len = LeadLength(static_cast<unsigned char>(p[0]));
+    if (len != p.size()) continue;
+    const uint32_t cp = utf8::Decode(p, 0, len);
+    if (cp < 0x10000) {
+      bmp_ids_[cp] = static_cast<int>(id);
+    } else {
+      astral_ids_[cp] = static_cast<int>(id);
+    }
+  }
+  have_all_bytes_ = true;
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof(name), "<0x%02X>", b);
+    auto it = model_ids_.find(name);
+    byte_ids_[b] = it == model_ids_.end() ? -1 : it->second;
+    if (byte_ids_[b] < 0) have_all_bytes_ = false;
+  }
+  merges_.Reserve(spec.merges.size());
+  for (const MergeSpec& m : spec.merges) merges_.Insert(m.left, m.right, m.rank, m.result);
+
+  unk_id_ = spec.unk_id;
+  byte_fallback_ = spec.byte_fallback;
+  fuse_unk_ = spec.fuse_unk;
+  ignore_merges_ = spec.ignore_merges;
+  normalize_ = std::move(spec.normalize);
+  split_after_ = std::move(spec.split_after);
+  bos_prefix_ = std::move(spec.bos_prefix);
+  bos_suffix_ = std::move(spec.bos_suffix);
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::FromFile(const std::string& path) {
+  const std::string data = ReadWholeFile(path);
+  const size_t first = data.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && data[first] == '{') return FromJsonText(data, path);
+  return FromSentencePiece(data, path);
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::FromModelDir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  for (const char* name : {"tokenizer.json", "tokenizer.model"}) {
+    const fs::path p = fs::path(dir) / name;
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec)) return FromFile(p.string());
+  }
+  throw Error(dir + ": no tokenizer.json or tokenizer.model in this directory");
+}
+
+int Tokenizer::CharId(uint32_t cp) const {
+  if (cp < 0x10000) return bmp_ids_[cp];
+  auto it = astral_ids_.find(cp);
+  return it == astral_ids_.end() ? -1 : it->second;
+}
+
+size_t Tokenizer::MatchAdded(std::string_view text, size_t pos, bool parse_special, int* id) const {
+  size_t best = 0;
+  int node = 0;
+  for (size_t i = pos; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    int next = -1;
+    for (const auto& [byte, kid] : trie_[node].kids) {
+      if (byte == c) {
+        next = kid;
+        break;
+      }
+    }
+    if (next < 0) break;
+    node = next;
+    const TrieNode& n = trie_[node];
+    if (n.token >= 0 && (parse_special || !n.special)) {
+      best = i + 1 - pos;
+      *id = n.token;
+    }
+  }
+  return best;
+}
+
+std::vector<int> Tokenizer::Encode(std::string_view text, bool add_bos, bool parse_special) const {
+  const size_t bad = utf8::FindInvalid(text);
+  if (bad != std::string_view::npos) {
+    throw Error("Encode: input is not valid UTF-8 (invalid byte at offset " + std::to_string(bad) +
+                ")");
+  }
+  std::vector<int> out;
+  out.reserve(text.size() / 3 + 4);
+  if (add_bos) out.insert(out.end(), bos_prefix_.begin(), bos_prefix_.end());
+  Scratch scratch;
+  size_t start = 0;
+  for (size_t i = 0; i < text.size();) {
+    int id = -1;
+    const size_t len = trie_first_[static_cast<unsigned char>(text[i])]
+                           ? MatchAdded(text, i, parse_special, &id)
+                           : 0;
+    if (len == 0) {
+      ++i;
+      continue;
+    }
+    EncodePiece(text.substr(start, i - start), scratch, &out);
+    out.push_back(id);
+    i += len;
+    start = i;
+  }
+  EncodePiece(text.substr(start), scratch, &out);
+  if (add_bos) out.insert(out.end(), bos_suffix_.begin(), bos_suffix_.end());
+  return out;
+}
+
+void Tokenizer::EncodePiece(std::string_view piece, Scratch& s, std::vector<int>* out) const {
+  if (piece.empty()) return;
+  std::string_view text = piece;
+  if (!normalize_.empty()) {
+    s.norm.assign(piece);
+    for (const NormalizeOp& op : normalize_) {
+      if (op.kind == NormalizeOp::kReplace) {
+        ReplaceAll(&s.norm, op.pattern, op.content, &s.tmp);
+      } else if (!s.norm.empty()) {
+        s.norm.insert(0, op.content);
+      }
+    }
+    text = s.norm;
+  }
+  if (split_after_.empty()) {
+    EncodeWord(text, s, out);
+    return;
+  }
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t hit = text.find(split_after_, start);
+    const size_t end = hit == std::string_view::npos ? text.size() : hit + split_after_.size();
+    EncodeWord(text.substr(start, end - start), s, out);
+    start = end;
+  }
+}
+
+void Tokenizer::EncodeWord(std::string_view word, Scratch& s, std::vector<int>* out) const {
+  if (word.empty()) return;
+  if (ignore_merges_) {
+    auto it = model_ids_.find(std::string(word));
+    if (it != model_ids_.end()) {
+      out->push_back(it->second);
+      return;
+    }
+  }
+  // One symbol per code point; unknown code points become byte tokens.
+  std::vector<Symbol>& syms = s.syms;
+  syms.clear();
+  auto push = [&](int id) {
+    const int k = static_cast<int>(syms.size());
+    syms.push_back(Symbol{id, k - 1, k + 1});
+  };
+  bool last_unk = false;
+  for (size_t i = 0; i < word.size();) {
+    const size_t len = LeadLength(static_cast<unsigned char>(word[i]));
+    const int id = CharId(utf8::Decode(word, i, len));
+    if (id >= 0) {
+      push(id);
+      last_unk = false;
+    } else if (byte_fallback_ && have_all_bytes_) {
+      for (size_t k = 0; k < len; ++k) push(byte_ids_[static_cast<unsigned char>(word[i + k])]);
+      last_unk = false;
+    } else {
+      if (unk_id_ < 0) {
+        throw Error("Encode: no token for the character at byte " + std::to_string(i) +
+                    " of a word and the tokenizer has no unk token");
+      }
+      if (!(fuse_unk_ && last_unk)) push(unk_id_);
+      last_unk = true;
+    }
+    i += len;
+  }
+  syms.back().next = -1;
+  if (syms.size() > 1) {
+    // Merge by rank, leftmost first on ties. Stale heap entries (a side was
+    // merged away meanwhile) are recognised by their recorded ids.
+    auto& heap = s.heap;
+    heap.clear();
+    auto consider = [&](int left, int right) {
+      if (left < 0 || right < 0) return;
+      const MergeTable::Entry* m = merges_.Find(syms[left].id, syms[right].id);
+      if (m == nullptr) return;
+      heap.push_back({m->rank, left, right, syms[left].id, syms[right].id, m->result});
+      std::push_heap(heap.begin(), heap.end(), Scratch::Later);
+    };
+    for (int k = 0; k + 1 < static_cast<int>(syms.size()); ++k) consider(k, k + 1);
+    while (!heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), Scratch::Later);
+      const Scratch::Candidate c = heap.back();
+      heap.pop_back();
+      Symbol& l = syms[c.left];
+      if (l.id != c.left_id || l.next != c.right || syms[c.right].id != c.right_id) continue;
+      Symbol& r = syms[c.right];
+      l.id = c.result;
+      l.next = r.next;
+      if (r.next >= 0) syms[r.next].prev = c.left;
+      r.id = -1;  // dead
+      consider(l.prev, c.left);
+      consider(c.left, l.next);
+    }
+  }
+  for (int k = 0; k >= 0; k = syms[k].next) out->push_back(syms[k].id);
+}
+
+void Tokenizer::CheckId(int id) const {
+  if (id < 0 || id >= vocab_size()) {
+    throw Error("token id " + std::to_string(id) + " is out of range [0, " +
+                std::to_string(vocab_size()) + ")");
+  }
+}
+
+const std::string& Tokenizer::TokenText(int id) const {
+  CheckId(id);
+  return pieces_[id];
+}
+
+std::optional<int> Tokenizer::TokenId(std::string_view token) const {
+  const std::string key(token);
+  if (auto it = added_ids_.find(key); it != added_ids_.end()) return it->second;
+  if (auto it = model_ids_.find(key); it != model_ids_.end()) return it->second;
+  return std::nullopt;
+}
+
+bool Tokenizer::IsSpecial(int id) const {
+  CheckId(id);
+  return special_[id] != 0;
+}
+
+void Tokenizer::FlushBytes(std::string* bytes, std::string* out) {
+  if (bytes->empty()) return;
+  if (utf8::IsValid(*bytes)) {
+    out->append(*bytes);
+  } else {
+    for (size_t i = 0; i < bytes->size(); ++i) out->append(utf8::kReplacementChar);
+  }
+  bytes->clear();
+}
+
+void Tokenizer::DecodeStep(int id, bool skip_special, std::string* bytes, std::string* out) const {
+  CheckId(id);
+  if (skip_special && special_[id]) return;  // skipped before the decoder runs
+  if (byte_value_[id] >= 0) {
+    bytes->push_back(static_cast<char>(byte_value_[id]));
+    return;
+  }
+  FlushBytes(bytes, out);
+  out->append(decoded_[id]);
+}
+
+std::string Tokenizer::Decode(const std::vector<int>& ids, bool skip_special) const {
+  std::string out, bytes;
+  for (int id : ids) DecodeStep(id, skip_special, &bytes, &out);
+  FlushBytes(&bytes, &out);
+  return out;
+}
+
+std::string StreamDecoder::Push(int id) {
+  std::string out;
+  tok_->DecodeStep(id, skip_special_, &bytes_, &out);
+  return out;
+}
+
+std::string StreamDecoder::Flush() {
+  std::string out;
+  Tokenizer::FlushBytes(&bytes_, &out);
+  return out;
+}
+
+}  // namespace gemma
