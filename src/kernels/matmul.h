@@ -27,13 +27,22 @@ struct Mat {
 
 // y[t, r] = sum_k x[t, k] * W[r, k]  for t < T, r < W.rows.
 // x is [T, W.cols] with row stride W.cols; y is [T, W.rows] with row stride
-// W.rows. Accumulates in float32. Uses `pool` (may be null: caller thread only).
+// W.rows. Uses `pool` (may be null: caller thread only).
+//
+// F32/BF16/F16 weights are widened exactly and multiplied with the f32
+// activations, accumulating in f32 (within ~1e-6 of MatMulReference, any
+// ISA path). Q8_0/Q4_0 weights (W.cols % 32 == 0) are multiplied, as ggml
+// does, with the activations quantized to int8 blocks of 32 (f32 scale):
+// integer dot products per block, scaled and summed in f32; every ISA path
+// gives the same block integers.
 void MatMul(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool);
 
-// Plain scalar reference of MatMul, used by tests of the fast paths.
+// Plain scalar reference of MatMul, used by tests of the fast paths: decoded
+// weights times f32 activations, for every dtype (quantized ones included).
 void MatMulReference(const float* x, int64_t T, const Mat& w, float* y);
 
-// Widens row r of w into out[0..w.cols) as float32 (exact for bf16/f16/f32).
+// Widens row r of w into out[0..w.cols) as float32 (exact for bf16/f16/f32;
+// the block values d * q for q8_0/q4_0).
 void DecodeRow(const Mat& w, int64_t r, float* out);
 
 }  // namespace gemma

@@ -98,12 +98,12 @@ void DequantizeRowQ4_0(const void* in, int64_t n, float* out) {
   }
 }
 
-std::vector<uint8_t> QuantizeMat(const Mat& w, DType target, ThreadPool* pool) {
+WeightBuffer QuantizeMat(const Mat& w, DType target, ThreadPool* pool) {
   Check(target == DType::kQ8_0 || target == DType::kQ4_0,
         std::string("QuantizeMat: target must be Q8_0 or Q4_0, not ") + DTypeName(target));
   CheckBlocks(w.cols, "QuantizeMat");
   const size_t out_row_bytes = RowBytes(target, w.cols);
-  std::vector<uint8_t> out(out_row_bytes * static_cast<size_t>(w.rows));
+  WeightBuffer out(out_row_bytes * static_cast<size_t>(w.rows));
   auto body = [&](int64_t r0, int64_t r1, int) {
     std::vector<float> row(static_cast<size_t>(w.cols));
     for (int64_t r = r0; r < r1; ++r) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/dtype.h"
+#include "kernels/weight_buffer.h"
 
 namespace gemma {
 
@@ -27,8 +28,9 @@ void DequantizeRowQ4_0(const void* in, int64_t n, float* out);
 
 // Quantizes every row of `w` (any dtype DecodeRow reads) to `target`
 // (kQ8_0 or kQ4_0). Returns the bytes of a [w.rows, w.cols] matrix of that
-// dtype; wrap them in a Mat to use with MatMul. w.cols % 32 == 0.
-std::vector<uint8_t> QuantizeMat(const Mat& w, DType target, ThreadPool* pool);
+// dtype, in huge pages; wrap them in a Mat to use with MatMul:
+//   Mat{target, buffer.data(), w.rows, w.cols}. w.cols % 32 == 0.
+WeightBuffer QuantizeMat(const Mat& w, DType target, ThreadPool* pool);
 
 // Activations quantized for the integer dot products: per block of 32, an
 // f32 scale d = amax / 127, q = round(x / d) in [-127, 127], and sum(q).

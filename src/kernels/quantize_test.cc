@@ -115,7 +115,7 @@ TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
       const auto wf = RandomVector(c.rows * c.cols, 41);
       const auto x = RandomVector(c.T * c.cols, 42);
       const Mat wf_mat{DType::kF32, wf.data(), c.rows, c.cols};
-      const std::vector<uint8_t> wq = QuantizeMat(wf_mat, dtype, nullptr);
+      const WeightBuffer wq = QuantizeMat(wf_mat, dtype, nullptr);
       const Mat w{dtype, wq.data(), c.rows, c.cols};
 
       // Scalar path: integer dots of the quantized activations.

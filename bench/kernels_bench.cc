@@ -1,0 +1,187 @@
+// Kernel microbenchmarks: decode matvec in GB/s of weights streamed, prefill
+// matmul in GFLOP/s, DRAM read bandwidth, and the machine limits they are
+// fractions of. The active path follows GEMMA_ISA (default: the best).
+//
+//   build-kernels/bench/kernels_bench --benchmark_filter=MatVec
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "kernels/cpu_features.h"
+#include "kernels/machine_limits.h"
+#include "kernels/matmul.h"
+#include "kernels/quantize.h"
+#include "kernels/thread_pool.h"
+#include "kernels/weight_buffer.h"
+
+namespace gemma {
+namespace {
+
+// Deterministic pseudo-random values in [-1, 1), fast enough for 1e8 values.
+float NextValue(uint64_t* state) {
+  *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+  return static_cast<float>(static_cast<int32_t>(*state >> 32)) * (1.0f / 2147483648.0f);
+}
+
+std::vector<float> RandomFloats(size_t n, uint64_t seed) {
+  std::vector<float> v(n);
+  for (float& f : v) f = NextValue(&seed);
+  return v;
+}
+
+// Weights built once per (dtype, rows, cols) and kept for all runs, in huge
+// pages (weight_buffer.h).
+const Mat& Weights(DType dtype, int64_t rows, int64_t cols) {
+  static std::map<std::tuple<DType, int64_t, int64_t>, std::pair<WeightBuffer, Mat>> cache;
+  auto key = std::make_tuple(dtype, rows, cols);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second.second;
+  WeightBuffer bytes;
+  if (dtype == DType::kQ8_0 || dtype == DType::kQ4_0) {
+    const Mat& bf16 = Weights(DType::kBF16, rows, cols);
+    bytes = QuantizeMat(bf16, dtype, &DefaultPool());
+  } else {
+    bytes = WeightBuffer(RowBytes(dtype, cols) * static_cast<size_t>(rows));
+    uint64_t state = 1234;
+    const size_t n = static_cast<size_t>(rows * cols);
+    for (size_t i = 0; i < n; ++i) {
+      const float v = NextValue(&state) * 0.05f;
+      if (dtype == DType::kF32) {
+        std::memcpy(bytes.data() + 4 * i, &v, 4);
+      } else {
+        const uint16_t h = dtype == DType::kBF16 ? F32ToBF16(v) : F32ToF16(v);
+        std::memcpy(bytes.data() + 2 * i, &h, 2);
+      }
+    }
+  }
+  auto& entry = cache[key];
+  entry.first = std::move(bytes);
+  entry.second = Mat{dtype, entry.first.data(), rows, cols};
+  return entry.second;
+}
+
+// args: rows, cols, threads.
+template <DType kDType>
+void BM_MatVec(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1);
+  ThreadPool pool(static_cast<int>(state.range(2)));
+  const Mat& w = Weights(kDType, rows, cols);
+  const auto x = RandomFloats(static_cast<size_t>(cols), 7);
+  std::vector<float> y(static_cast<size_t>(rows));
+  for (auto _ : state) {
+    MatMul(x.data(), 1, w, y.data(), &pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double bytes = static_cast<double>(w.row_bytes()) * static_cast<double>(rows);
+  state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(ActiveIsaName());
+}
+
+// args: rows, cols, T, threads.
+template <DType kDType>
+void BM_Prefill(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1), T = state.range(2);
+  ThreadPool pool(static_cast<int>(state.range(3)));
+  const Mat& w = Weights(kDType, rows, cols);
+  const auto x = RandomFloats(static_cast<size_t>(T * cols), 8);
+  std::vector<float> y(static_cast<size_t>(T * rows));
+  for (auto _ : state) {
+    MatMul(x.data(), T, w, y.data(), &pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double flops = 2.0 * static_cast<double>(T * rows * cols);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(ActiveIsaName());
+}
+
+// Decode shapes of gemma-3-270m (LM head, MLP, attention) and gemma-3-1b's
+// MLP; threads 1 and 2.
+void MatVecArgs(benchmark::internal::Benchmark* b) {
+  for (int threads : {1, 2}) {
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{262144, 640}, {2048, 640}, {640, 2048},
+                              {6912, 1152}}) {
+      b->Args({rows, cols, threads});
+    }
+  }
+  b->ArgNames({"rows", "cols", "threads"})->UseRealTime();
+}
+
+void PrefillArgs(benchmark::internal::Benchmark* b) {
+  for (int threads : {1, 2}) {
+    b->Args({2048, 640, 512, threads});
+    b->Args({6912, 1152, 512, threads});
+  }
+  b->ArgNames({"rows", "cols", "T", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK(BM_MatVec<DType::kBF16>)->Apply(MatVecArgs);
+BENCHMARK(BM_MatVec<DType::kQ8_0>)->Apply(MatVecArgs);
+BENCHMARK(BM_MatVec<DType::kQ4_0>)->Apply(MatVecArgs);
+BENCHMARK(BM_MatVec<DType::kF32>)->Args({6912, 1152, 2})->UseRealTime();
+BENCHMARK(BM_MatVec<DType::kF16>)->Args({6912, 1152, 2})->UseRealTime();
+BENCHMARK(BM_Prefill<DType::kBF16>)->Apply(PrefillArgs);
+BENCHMARK(BM_Prefill<DType::kQ8_0>)->Apply(PrefillArgs);
+BENCHMARK(BM_Prefill<DType::kQ4_0>)->Apply(PrefillArgs);
+
+// Sum of a 1 GiB array: the DRAM read bandwidth decode is bounded by.
+// args: threads, huge (1: 2 MiB pages, 0: plain 4 KiB pages, which show
+// what TLB misses cost).
+constexpr size_t kReadBytes = size_t{1} << 30;
+const uint64_t* ReadBuffer(bool huge) {
+  static WeightBuffer huge_buffer;
+  static std::unique_ptr<uint64_t[]> small_pages;
+  if (huge) {
+    if (huge_buffer.size() == 0) {
+      huge_buffer = WeightBuffer(kReadBytes);
+      std::memset(huge_buffer.data(), 1, kReadBytes);
+    }
+    return reinterpret_cast<const uint64_t*>(huge_buffer.data());
+  }
+  if (!small_pages) {
+    small_pages.reset(new uint64_t[kReadBytes / 8]);
+    std::memset(small_pages.get(), 1, kReadBytes);  // back every page
+  }
+  return small_pages.get();
+}
+
+void BM_ReadBandwidth(benchmark::State& state) {
+  const uint64_t* buffer = ReadBuffer(state.range(1) != 0);
+  ThreadPool pool(static_cast<int>(state.range(0)));
+  for (auto _ : state) benchmark::DoNotOptimize(SumBytesParallel(buffer, kReadBytes, pool));
+  state.counters["GB/s"] = benchmark::Counter(kReadBytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_ReadBandwidth)
+    ->ArgsProduct({{1, 2}, {1, 0}})
+    ->ArgNames({"threads", "huge"})
+    ->UseRealTime();
+
+// The library's quick measurements, as `gemma bench` reports them.
+void BM_MachineLimits(benchmark::State& state) {
+  ThreadPool pool(static_cast<int>(state.range(0)));
+  double gbs = 0, gflops = 0;
+  for (auto _ : state) {
+    gbs = MeasureReadBandwidthGBs(pool);
+    gflops = MeasurePeakGflops(pool);
+  }
+  state.counters["read_GB/s"] = gbs;
+  state.counters["peak_GFLOP/s"] = gflops;
+  state.SetLabel(ActiveIsaName());
+}
+BENCHMARK(BM_MachineLimits)->Arg(1)->Arg(2)->ArgName("threads")->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace gemma
+
+int main(int argc, char** argv) {
+  std::printf("isa: %s (cpu: %s)\n", gemma::ActiveIsaName(), gemma::CpuFeatureList().c_str());
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

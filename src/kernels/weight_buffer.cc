@@ -1,0 +1,38 @@
+#include "kernels/weight_buffer.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+
+namespace gemma {
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+}
+
+WeightBuffer::WeightBuffer(size_t bytes) : size_(bytes) {
+  if (bytes == 0) return;
+  const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  data_ = static_cast<uint8_t*>(std::aligned_alloc(kHugePage, rounded));
+  if (data_ == nullptr) throw std::bad_alloc();
+  madvise(data_, rounded, MADV_HUGEPAGE);  // a hint: fine if refused
+  std::memset(data_, 0, rounded);          // fault the pages in now, as huge pages
+}
+
+WeightBuffer::~WeightBuffer() { std::free(data_); }
+
+WeightBuffer::WeightBuffer(WeightBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+WeightBuffer& WeightBuffer::operator=(WeightBuffer&& other) noexcept {
+  if (this != &other) {
+    std::free(data_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+}  // namespace gemma

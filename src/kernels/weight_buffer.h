@@ -1,0 +1,34 @@
+// An owned byte buffer for weights (quantized copies, widened or repacked
+// tensors) that asks the kernel for transparent huge pages.
+//
+// Decode reads every weight once per token. With 4 KiB pages the TLB misses
+// (expensive under virtualisation) cap the read bandwidth far below DRAM's:
+// on the 2-core EPYC VM this was written on, 15 GB/s with 4 KiB pages
+// against 39 GB/s (1 thread) and 77 GB/s (2 threads) with 2 MiB pages.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace gemma {
+
+class WeightBuffer {
+ public:
+  WeightBuffer() = default;
+  // Zero-filled, 2 MiB aligned; huge pages are a hint the OS may refuse.
+  explicit WeightBuffer(size_t bytes);
+  ~WeightBuffer();
+  WeightBuffer(WeightBuffer&& other) noexcept;
+  WeightBuffer& operator=(WeightBuffer&& other) noexcept;
+  WeightBuffer(const WeightBuffer&) = delete;
+  WeightBuffer& operator=(const WeightBuffer&) = delete;
+
+  uint8_t* data() { return data_; }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace gemma
