@@ -1,0 +1,143 @@
+// The command-line contracts, exercised through the real binary on every
+// golden case: `gemma logits` .npy output and `gemma generate --print-ids`.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/npy.h"
+#include "io/safetensors.h"
+
+namespace gemma {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct RunResult {
+  int rc;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+RunResult RunGemma(const std::string& args) {
+  const std::string err_file = testing::TempDir() + "/cli_stderr.txt";
+  const std::string cmd = std::string(GEMMA_BINARY) + " " + args + " 2>" + err_file;
+  RunResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream e(err_file);
+  r.err.assign(std::istreambuf_iterator<char>(e), {});
+  return r;
+}
+
+std::string Join(const json& a) {
+  std::string s;
+  for (const auto& v : a) s += (s.empty() ? "" : ",") + std::to_string(v.get<int>());
+  return s;
+}
+
+std::vector<std::string> TextCases() {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator("tests/data/golden")) {
+    if (!fs::exists(e.path() / "case.json")) continue;
+    std::ifstream in(e.path() / "case.json");
+    const json c = json::parse(in);
+    const std::string fam = c.value("family", "");
+    // Multimodal cases need --pixel-values; covered by the vision tests.
+    if ((fam == "gemma3" || fam == "t5gemma2") && !fs::exists(e.path() / "input_pixel_values.safetensors"))
+      out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class CliGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CliGolden, LogitsAndGreedyIds) {
+  const std::string dir = GetParam();
+  std::ifstream in(dir + "/case.json");
+  const json c = json::parse(in);
+  const bool t5 = c["family"] == "t5gemma2";
+  std::string inputs = t5 ? "--encoder-ids " + Join(c["encoder_input_ids"]) + " --ids " + Join(c["decoder_input_ids"])
+                          : "--ids " + Join(c["input_ids"]);
+  const std::string npy = testing::TempDir() + "/cli_logits.npy";
+  RunResult r = RunGemma("logits --model " + dir + " " + inputs + " --out " + npy);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::vector<int64_t> shape;
+  std::vector<float> got = ReadNpyF32(npy, &shape);
+  auto expected = SafeTensorsFile::Open(dir + "/expected.safetensors");
+  const TensorView* lt = expected->Find("logits");
+  ASSERT_EQ(shape, lt->shape);
+  const std::vector<float> want = ToFloatVector(*lt);
+  double err = 0, mx = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    err = std::max(err, static_cast<double>(std::fabs(got[i] - want[i])));
+    mx = std::max(mx, static_cast<double>(std::fabs(want[i])));
+  }
+  EXPECT_LE(err, 2e-4 * std::max(1.0, mx));
+
+  const std::vector<float> greedy = ToFloatVector(*expected->Find("greedy_ids"));
+  std::string want_ids;
+  for (float g : greedy) want_ids += (want_ids.empty() ? "" : ",") + std::to_string(static_cast<int>(g));
+  r = RunGemma("generate --model " + dir + " " + inputs + " --max-new-tokens " + std::to_string(greedy.size()) +
+          " --ignore-eos --print-ids");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, want_ids + "\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CliGolden, ::testing::ValuesIn(TextCases()), [](const auto& info) {
+  std::string n = fs::path(info.param).filename().string();
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+});
+
+TEST(CliErrors, BadInputGivesOneClearLineAndNonZeroExit) {
+  const std::string m = "tests/data/golden/gemma3-tiny-a";
+  struct Case {
+    std::string args, needle;
+  } cases[] = {
+      {"generate --model " + m + " --ids 2,600 --max-new-tokens 1", "token id 600 at position 1 is out of range"},
+      {"generate --model " + m + " --ids 2,x --max-new-tokens 1", "--ids: 'x' is not a valid token id"},
+      {"generate --model /nonexistent --ids 2 --max-new-tokens 1", "/nonexistent/config.json: not found"},
+      {"logits --model " + m + " --ids 2 --encoder-ids 2 --out /tmp/x.npy", "only for encoder-decoder"},
+      {"generate --model " + m + " --max-new-tokens 1", "--ids is required"},
+      {"generate --model " + m + " --ids 2 --temperature -1", "--temperature must be >= 0"},
+      {"generate --model tests/data/golden/t5gemma2-tiny-a --ids 2", "--encoder-ids is required"},
+  };
+  for (const auto& c : cases) {
+    RunResult r = RunGemma(c.args);
+    EXPECT_NE(r.rc, 0) << c.args;
+    EXPECT_NE(r.err.find(c.needle), std::string::npos) << c.args << " -> " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+TEST(CliInitRandom, WritesALoadableCheckpointOfTheGivenShape) {
+  const std::string cfg = testing::TempDir() + "/tiny_like.json";
+  // A small config in the gemma-3-1b dialect keeps the test fast.
+  std::ofstream(cfg) << R"({"model_type":"gemma3_text","vocab_size":300,"hidden_size":64,"intermediate_size":96,)"
+                        R"("num_hidden_layers":3,"num_attention_heads":2,"num_key_value_heads":1,"head_dim":32,)"
+                        R"("query_pre_attn_scalar":32,"sliding_window":4,"sliding_window_pattern":3})";
+  const std::string out = testing::TempDir() + "/tiny_random";
+  RunResult r = RunGemma("init-random --like " + cfg + " --out " + out + " --seed 3");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = RunGemma("info --model " + out + " --context 1024");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("LLG"), std::string::npos) << r.out;
+  r = RunGemma("generate --model " + out + " --ids 2,5,7 --max-new-tokens 4 --ignore-eos --print-ids");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), ','), 3) << r.out;
+}
+
+}  // namespace
+}  // namespace gemma
