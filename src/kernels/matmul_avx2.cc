@@ -101,7 +101,12 @@ void DotTile(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, i
   for (; k + 8 <= kc; k += 8) {
     __m256 wv[R];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) wv[r] = L::Load(w + r * ldw + k);
+    for (int r = 0; r < R; ++r) {
+      // Decode streams from DRAM: prefetch the same place in the next R
+      // rows, which the next call reads (prefetches never fault).
+      if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(w + (R + r) * ldw + k), _MM_HINT_T0);
+      wv[r] = L::Load(w + r * ldw + k);
+    }
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const __m256 xv = _mm256_loadu_ps(x + t * ldx + k);
@@ -254,6 +259,9 @@ void QuantTile(const QuantActs& xa, int64_t t0, const uint8_t* w0, size_t row_by
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const uint8_t* block = w0 + r * row_bytes + b * Q::kBlockBytes;
+      // Decode is latency bound on DRAM with this much work per byte:
+      // prefetch the same place in the next R rows (never faults).
+      if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(block + R * row_bytes), _MM_HINT_T0);
       wb[r] = Q::Prepare(block);
       wd[r] = _mm256_set1_ps(BlockScale(block));
     }

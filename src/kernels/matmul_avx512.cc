@@ -82,7 +82,12 @@ void DotTile(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, i
   for (; k + 16 <= kc; k += 16) {
     __m512 wv[R];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) wv[r] = L::Load(w + r * ldw + k);
+    for (int r = 0; r < R; ++r) {
+      // Decode streams from DRAM: prefetch the same place in the next R
+      // rows, which the next call reads (prefetches never fault).
+      if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(w + (R + r) * ldw + k), _MM_HINT_T0);
+      wv[r] = L::Load(w + r * ldw + k);
+    }
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const __m512 xv = _mm512_loadu_ps(x + t * ldx + k);
@@ -241,6 +246,9 @@ void QuantTile(const QuantActs& xa, int64_t t0, const uint8_t* w0, size_t row_by
     for (int r = 0; r < R; ++r) {
       const uint8_t* block0 = w0 + r * row_bytes + b * Q::kBlockBytes;
       const uint8_t* block1 = single ? block0 : block0 + Q::kBlockBytes;
+      // Decode is latency bound on DRAM with this much work per byte:
+      // prefetch the same place in the next R rows (never faults).
+      if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(block0 + R * row_bytes), _MM_HINT_T0);
       wb[r] = Q::Bytes(block0, block1);
       wd[r] = PairScales(block0, block1);
     }
