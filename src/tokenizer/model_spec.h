@@ -8,6 +8,9 @@
 
 namespace gemma {
 
+// Token ids must be below 2^kIdBits (the BPE loop packs three in 64 bits).
+inline constexpr int kIdBits = 21;
+
 struct AddedTokenSpec {
   std::string content;
   int id = -1;

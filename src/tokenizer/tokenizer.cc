@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -65,17 +66,19 @@ std::string ReadWholeFile(const std::string& path) {
 }  // namespace
 
 struct Tokenizer::Scratch {
+  // A queued merge of symbol `left` with its right neighbour. Ordered by
+  // key = rank << 32 | left: lowest rank first, then leftmost (symbols are
+  // indexed in text order). `ids` packs the left and right symbol ids when
+  // queued and the merge result, 21 bits each: a symbol's id only changes by
+  // growing, so equal ids mean the pair is still there, else the entry is
+  // stale. 16 bytes, because long words make heaps of millions.
   struct Candidate {
-    int rank;
-    int left;  // symbol index; symbols are in text order, so also position
-    int right;
-    int left_id;
-    int right_id;
-    int result;
+    uint64_t key;
+    uint64_t ids;
   };
-  static bool Later(const Candidate& a, const Candidate& b) {
-    return a.rank != b.rank ? a.rank > b.rank : a.left > b.left;
-  }
+  struct Later {
+    bool operator()(const Candidate& a, const Candidate& b) const { return a.key > b.key; }
+  };
   std::string norm, tmp;
   std::vector<Symbol> syms;
   std::vector<Candidate> heap;
@@ -152,6 +155,17 @@ Tokenizer::Tokenizer(ModelSpec spec, const std::string& what) {
     auto it = model_ids_.find(name);
     byte_ids_[b] = it == model_ids_.end() ? -1 : it->second;
     if (byte_ids_[b] < 0) have_all_bytes_ = false;
+  }
+  // Characters that some token has right before a U+2581 (see EncodeSegments).
+  static constexpr std::string_view kSpace = "\xE2\x96\x81";
+  for (size_t id = 0; id < spec.vocab.size(); ++id) {
+    const std::string_view p = pieces_[id];
+    if (!utf8::IsValid(p)) continue;
+    for (size_t i = p.find(kSpace, 1); i != std::string_view::npos; i = p.find(kSpace, i + 3)) {
+      size_t q = i - 1;
+      while (q > 0 && (static_cast<unsigned char>(p[q]) & 0xC0) == 0x80) --q;
+      before_space_.insert(utf8::Decode(p, q, i - q));
+    }
   }
   merges_.Reserve(spec.merges.size());
   for (const MergeSpec& m : spec.merges) merges_.Insert(m.left, m.right, m.rank, m.result);
@@ -257,16 +271,35 @@ void Tokenizer::EncodePiece(std::string_view piece, Scratch& s, std::vector<int>
     text = s.norm;
   }
   if (split_after_.empty()) {
-    EncodeWord(text, s, out);
+    EncodeSegments(text, s, out);
     return;
   }
   size_t start = 0;
   while (start < text.size()) {
     const size_t hit = text.find(split_after_, start);
     const size_t end = hit == std::string_view::npos ? text.size() : hit + split_after_.size();
-    EncodeWord(text.substr(start, end - start), s, out);
+    EncodeSegments(text.substr(start, end - start), s, out);
     start = end;
   }
+}
+
+void Tokenizer::EncodeSegments(std::string_view word, Scratch& s, std::vector<int>* out) const {
+  // Cut before each U+2581 whose preceding character x is a vocab token and
+  // no vocab token contains "x\u2581": no merge can then join the two sides,
+  // so BPE on the parts gives the same ids, with much smaller merge queues.
+  size_t start = 0;
+  if (!ignore_merges_) {  // with ignore_merges the whole word is looked up first
+    static constexpr std::string_view kSpace = "\xE2\x96\x81";
+    for (size_t p = word.find(kSpace, 1); p != std::string_view::npos; p = word.find(kSpace, p + 3)) {
+      size_t q = p - 1;
+      while (q > start && (static_cast<unsigned char>(word[q]) & 0xC0) == 0x80) --q;
+      const uint32_t x = utf8::Decode(word, q, p - q);
+      if (CharId(x) < 0 || before_space_.count(x) != 0) continue;
+      EncodeWord(word.substr(start, p - start), s, out);
+      start = p;
+    }
+  }
+  EncodeWord(word.substr(start), s, out);
 }
 
 void Tokenizer::EncodeWord(std::string_view word, Scratch& s, std::vector<int>* out) const {
@@ -307,31 +340,38 @@ void Tokenizer::EncodeWord(std::string_view word, Scratch& s, std::vector<int>* 
   }
   syms.back().next = -1;
   if (syms.size() > 1) {
-    // Merge by rank, leftmost first on ties. Stale heap entries (a side was
-    // merged away meanwhile) are recognised by their recorded ids.
+    // Merge by rank, leftmost first on ties.
     auto& heap = s.heap;
     heap.clear();
-    auto consider = [&](int left, int right) {
-      if (left < 0 || right < 0) return;
-      const MergeTable::Entry* m = merges_.Find(syms[left].id, syms[right].id);
-      if (m == nullptr) return;
-      heap.push_back({m->rank, left, right, syms[left].id, syms[right].id, m->result});
-      std::push_heap(heap.begin(), heap.end(), Scratch::Later);
+    constexpr uint64_t kIdMask = (uint64_t{1} << kIdBits) - 1;
+    auto pack = [](int left_id, int right_id, int result) {
+      return (uint64_t(left_id) << (2 * kIdBits)) | (uint64_t(right_id) << kIdBits) | uint64_t(result);
     };
-    for (int k = 0; k + 1 < static_cast<int>(syms.size()); ++k) consider(k, k + 1);
+    auto queue = [&](int left, int right) {
+      const MergeTable::Entry* m = merges_.Find(syms[left].id, syms[right].id);
+      if (m == nullptr) return false;
+      heap.push_back({(uint64_t{static_cast<uint32_t>(m->rank)} << 32) | static_cast<uint32_t>(left),
+                      pack(syms[left].id, syms[right].id, m->result)});
+      return true;
+    };
+    for (int k = 0; k + 1 < static_cast<int>(syms.size()); ++k) queue(k, k + 1);
+    std::make_heap(heap.begin(), heap.end(), Scratch::Later());
     while (!heap.empty()) {
-      std::pop_heap(heap.begin(), heap.end(), Scratch::Later);
+      std::pop_heap(heap.begin(), heap.end(), Scratch::Later());
       const Scratch::Candidate c = heap.back();
       heap.pop_back();
-      Symbol& l = syms[c.left];
-      if (l.id != c.left_id || l.next != c.right || syms[c.right].id != c.right_id) continue;
-      Symbol& r = syms[c.right];
-      l.id = c.result;
+      const int left = static_cast<int>(c.key & 0xFFFFFFFFu);
+      Symbol& l = syms[left];
+      if (l.next < 0 || (c.ids >> kIdBits) != ((uint64_t(l.id) << kIdBits) | uint64_t(syms[l.next].id))) {
+        continue;  // stale: dead symbol (id -1) or a side has grown
+      }
+      Symbol& r = syms[l.next];
+      l.id = static_cast<int>(c.ids & kIdMask);
       l.next = r.next;
-      if (r.next >= 0) syms[r.next].prev = c.left;
+      if (r.next >= 0) syms[r.next].prev = left;
       r.id = -1;  // dead
-      consider(l.prev, c.left);
-      consider(c.left, l.next);
+      if (l.prev >= 0 && queue(l.prev, left)) std::push_heap(heap.begin(), heap.end(), Scratch::Later());
+      if (l.next >= 0 && queue(left, l.next)) std::push_heap(heap.begin(), heap.end(), Scratch::Later());
     }
   }
   for (int k = 0; k >= 0; k = syms[k].next) out->push_back(syms[k].id);

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "tokenizer/chat_template.h"
@@ -69,6 +70,7 @@ class Tokenizer {
 
   int CharId(uint32_t cp) const;
   void EncodePiece(std::string_view piece, Scratch& s, std::vector<int>* out) const;
+  void EncodeSegments(std::string_view word, Scratch& s, std::vector<int>* out) const;
   void EncodeWord(std::string_view word, Scratch& s, std::vector<int>* out) const;
   // Longest added token at text[pos] (0 if none); sets *id.
   size_t MatchAdded(std::string_view text, size_t pos, bool parse_special, int* id) const;
@@ -86,6 +88,7 @@ class Tokenizer {
   std::unordered_map<std::string, int> added_ids_;  // added token -> id (wins)
   std::vector<int> bmp_ids_;                     // single code point < 0x10000 -> id
   std::unordered_map<uint32_t, int> astral_ids_;  // single code point >= 0x10000
+  std::unordered_set<uint32_t> before_space_;    // see EncodeSegments
   int byte_ids_[256];                            // byte -> <0xNN> id, or -1
   bool have_all_bytes_ = false;
   MergeTable merges_;

@@ -104,7 +104,7 @@ struct ModelSection {
   std::string unk_token;
 };
 
-constexpr int64_t kMaxId = 1 << 24;  // bounds allocations on hostile input
+constexpr int64_t kMaxId = int64_t{1} << kIdBits;
 
 void ReadVocab(JsonReader& r, const std::string& what, ModelSection* m) {
   std::string key;
