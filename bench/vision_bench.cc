@@ -105,7 +105,7 @@ void BM_VisionTower(benchmark::State& state) {
   state.counters["s_per_image"] = benchmark::Counter(static_cast<double>(state.iterations()),
                                                       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_VisionTower)->Args({224, 2})->Args({448, 1})->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_VisionTower)->Args({224, 2})->Args({448, 1})->Args({896, 1})->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 

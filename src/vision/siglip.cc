@@ -41,6 +41,36 @@ void AddBias(float* y, const float* b, int64_t rows, int64_t cols, ThreadPool* p
   });
 }
 
+// row[j] = exp(row[j] - max(row)); returns the sum. Max and sum use 8
+// independent lanes so that the compiler can keep them in vector registers.
+float SoftmaxExp(float* row, int64_t n) {
+  constexpr int kL = 8;
+  float m[kL];
+  for (int l = 0; l < kL; ++l) m[l] = -INFINITY;
+  int64_t j = 0;
+  for (; j + kL <= n; j += kL) {
+    for (int l = 0; l < kL; ++l) m[l] = row[j + l] > m[l] ? row[j + l] : m[l];
+  }
+  float mx = -INFINITY;
+  for (int l = 0; l < kL; ++l) mx = std::max(mx, m[l]);
+  for (; j < n; ++j) mx = std::max(mx, row[j]);
+  float acc[kL] = {0, 0, 0, 0, 0, 0, 0, 0};
+  j = 0;
+  for (; j + kL <= n; j += kL) {
+    for (int l = 0; l < kL; ++l) {
+      row[j + l] = std::exp(row[j + l] - mx);
+      acc[l] += row[j + l];
+    }
+  }
+  float sum = 0.f;
+  for (; j < n; ++j) {
+    row[j] = std::exp(row[j] - mx);
+    sum += row[j];
+  }
+  for (int l = 0; l < kL; ++l) sum += acc[l];
+  return sum;
+}
+
 }  // namespace
 
 VisionPrefixes DetectVisionPrefixes(const WeightStore& ws) {
@@ -172,17 +202,18 @@ void VisionTower::Activation(float* x, int64_t n) const {
 // with heads side by side; ctx receives [N, D]. Per head, K is gathered as a
 // contiguous [N, hd] matrix and V transposed to [hd, N], so that both
 // products of a query block are MatMul calls; tasks are (head, query block).
-void VisionTower::Attention(const float* qkv, float* ctx) const {
+void VisionTower::Attention(const float* qkv, float* ctx, float* work) const {
   const int64_t N = num_patches(), D = vc_.hidden_size, H = vc_.num_heads, hd = D / H;
   const float* q = qkv;
   const float* k = qkv + N * D;
   const float* v = qkv + 2 * N * D;
   ThreadPool& pool = *pool_;
-  std::vector<float> kh(static_cast<size_t>(H * N * hd)), vt(static_cast<size_t>(H * hd * N));
+  float* const kh = work;            // [H, N, hd]
+  float* const vt = work + N * D;    // [H, hd, N]
   pool.ParallelFor(H, 1, [&](int64_t h0, int64_t h1, int) {
     for (int64_t h = h0; h < h1; ++h) {
-      float* K = kh.data() + h * N * hd;
-      float* Vt = vt.data() + h * hd * N;
+      float* K = kh + h * N * hd;
+      float* Vt = vt + h * hd * N;
       for (int64_t n = 0; n < N; ++n) {
         std::memcpy(K + n * hd, k + n * D + h * hd, hd * sizeof(float));
         for (int64_t d = 0; d < hd; ++d) Vt[d * N + n] = v[n * D + h * hd + d];
@@ -193,7 +224,7 @@ void VisionTower::Attention(const float* qkv, float* ctx) const {
   const int64_t nqb = (N + QB - 1) / QB;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   struct Scratch {
-    std::vector<float> qb, s, o;
+    std::vector<float> qb, s, o, inv_sum;
   };
   std::vector<Scratch> scratch(pool.num_threads());
   pool.Run(H * nqb, [&](int64_t task, int thread) {
@@ -203,27 +234,25 @@ void VisionTower::Attention(const float* qkv, float* ctx) const {
     sc.qb.resize(QB * hd);
     sc.s.resize(QB * N);
     sc.o.resize(QB * hd);
-    for (int64_t i = 0; i < nq; ++i) std::memcpy(&sc.qb[i * hd], q + (n0 + i) * D + h * hd, hd * sizeof(float));
-    const Mat K{DType::kF32, kh.data() + h * N * hd, N, hd};
-    MatMul(sc.qb.data(), nq, K, sc.s.data(), nullptr);  // [nq, N]
+    sc.inv_sum.resize(QB);
+    // Q is pre-scaled by hd^-0.5 (instead of scaling the N scores per row).
+    for (int64_t i = 0; i < nq; ++i) {
+      const float* src = q + (n0 + i) * D + h * hd;
+      for (int64_t d = 0; d < hd; ++d) sc.qb[i * hd + d] = src[d] * scale;
+    }
+    const Mat K{DType::kF32, kh + h * N * hd, N, hd};
+    MatMul(sc.qb.data(), nq, K, sc.s.data(), nullptr);  // scores [nq, N]
     for (int64_t i = 0; i < nq; ++i) {
       float* row = &sc.s[i * N];
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < N; ++j) {
-        row[j] *= scale;
-        mx = std::max(mx, row[j]);
-      }
-      float sum = 0.f;
-      for (int64_t j = 0; j < N; ++j) {
-        row[j] = std::exp(row[j] - mx);
-        sum += row[j];
-      }
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < N; ++j) row[j] *= inv;
+      sc.inv_sum[i] = 1.0f / SoftmaxExp(row, N);
     }
-    const Mat Vt{DType::kF32, vt.data() + h * hd * N, hd, N};
-    MatMul(sc.s.data(), nq, Vt, sc.o.data(), nullptr);  // [nq, hd]
-    for (int64_t i = 0; i < nq; ++i) std::memcpy(ctx + (n0 + i) * D + h * hd, &sc.o[i * hd], hd * sizeof(float));
+    const Mat Vt{DType::kF32, vt + h * hd * N, hd, N};
+    MatMul(sc.s.data(), nq, Vt, sc.o.data(), nullptr);  // unnormalised [nq, hd]
+    for (int64_t i = 0; i < nq; ++i) {
+      float* dst = ctx + (n0 + i) * D + h * hd;
+      const float inv = sc.inv_sum[i];
+      for (int64_t d = 0; d < hd; ++d) dst[d] = sc.o[i * hd + d] * inv;
+    }
   });
 }
 
@@ -259,7 +288,7 @@ std::vector<float> VisionTower::Encode(const float* px, VisionDump* dump) const 
 
   const float eps = static_cast<float>(vc_.layer_norm_eps);
   std::vector<float> h(static_cast<size_t>(N * D)), qkv(static_cast<size_t>(3 * N * D)), ctx(static_cast<size_t>(N * D)),
-      u(static_cast<size_t>(N * I));
+      u(static_cast<size_t>(N * I)), attn_work(static_cast<size_t>(2 * N * D));
   auto layer_norm = [&](const float* in, const std::vector<float>& w, const std::vector<float>& b, float* out) {
     pool->ParallelFor(N, 16, [&](int64_t n0, int64_t n1, int) {
       for (int64_t n = n0; n < n1; ++n) LayerNorm(in + n * D, w.data(), b.data(), D, eps, out + n * D);
@@ -277,7 +306,7 @@ std::vector<float> VisionTower::Encode(const float* px, VisionDump* dump) const 
     AddBias(q, ly.q_b.data(), N, D, pool);
     AddBias(k, ly.k_b.data(), N, D, pool);
     AddBias(v, ly.v_b.data(), N, D, pool);
-    Attention(qkv.data(), ctx.data());
+    Attention(qkv.data(), ctx.data(), attn_work.data());
     MatMul(ctx.data(), N, ly.o, h.data(), pool);
     pool->ParallelFor(N, 16, [&](int64_t n0, int64_t n1, int) {
       for (int64_t n = n0; n < n1; ++n) {

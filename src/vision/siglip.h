@@ -72,7 +72,8 @@ class VisionTower {
     std::vector<float> q_b, k_b, v_b, o_b, fc1_b, fc2_b;
   };
   VisionTower() = default;
-  void Attention(const float* qkv, float* ctx) const;
+  // qkv: [3, N, D]; ctx: [N, D]; work: 2 N D floats.
+  void Attention(const float* qkv, float* ctx, float* work) const;
   void Activation(float* x, int64_t n) const;
 
   VisionConfig vc_;
