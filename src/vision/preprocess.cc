@@ -204,6 +204,56 @@ std::vector<float> PreprocessImage(const RgbImage& img, const ImageProcessorConf
   return out;
 }
 
+std::vector<RgbImage> PanAndScanCrops(const RgbImage& img, const ImageProcessorConfig& cfg) {
+  const int w = img.width, h = img.height;
+  if (w <= 0 || h <= 0) return {};
+  const int min_crop = cfg.pan_and_scan_min_crop_size, max_crops = cfg.pan_and_scan_max_num_crops;
+  int nw = 1, nh = 1;
+  auto count = [&](int long_side, int short_side) {
+    int n = static_cast<int>(std::floor(static_cast<double>(long_side) / short_side + 0.5));
+    if (min_crop > 0) n = std::min(static_cast<int>(std::floor(static_cast<double>(long_side) / min_crop)), n);
+    n = std::max(2, n);
+    return std::min(max_crops, n);
+  };
+  if (w >= h) {
+    if (static_cast<double>(w) / h < cfg.pan_and_scan_min_ratio_to_activate) return {};
+    nw = count(w, h);
+  } else {
+    if (static_cast<double>(h) / w < cfg.pan_and_scan_min_ratio_to_activate) return {};
+    nh = count(h, w);
+  }
+  if (nw <= 0 || nh <= 0) return {};
+  const int cw = (w + nw - 1) / nw, ch = (h + nh - 1) / nh;
+  if (std::min(cw, ch) < min_crop) return {};
+  std::vector<RgbImage> crops;
+  for (int i = 0; i < nh; ++i) {
+    for (int j = 0; j < nw; ++j) {
+      const int y0 = i * ch, x0 = j * cw;
+      const int y1 = std::min(h, y0 + ch), x1 = std::min(w, x0 + cw);
+      if (y1 <= y0 || x1 <= x0) continue;
+      RgbImage c;
+      c.width = x1 - x0;
+      c.height = y1 - y0;
+      c.rgb.resize(static_cast<size_t>(c.width) * c.height * 3);
+      for (int y = y0; y < y1; ++y) {
+        std::memcpy(&c.rgb[static_cast<size_t>(y - y0) * c.width * 3], img.pixel(x0, y), static_cast<size_t>(c.width) * 3);
+      }
+      crops.push_back(std::move(c));
+    }
+  }
+  return crops;
+}
+
+std::vector<std::vector<float>> LoadAndPreprocessImage(const std::string& path, const ImageProcessorConfig& cfg) {
+  const RgbImage img = LoadImageFile(path);
+  std::vector<std::vector<float>> out;
+  out.push_back(PreprocessImage(img, cfg));
+  if (cfg.do_pan_and_scan) {
+    for (const RgbImage& crop : PanAndScanCrops(img, cfg)) out.push_back(PreprocessImage(crop, cfg));
+  }
+  return out;
+}
+
 ImageProcessorConfig ParseImageProcessorConfig(const std::string& text, const std::string& source, int image_size) {
   ImageProcessorConfig cfg;
   cfg.height = cfg.width = image_size;
@@ -221,6 +271,16 @@ ImageProcessorConfig ParseImageProcessorConfig(const std::string& text, const st
     get_bool("do_resize", &cfg.do_resize);
     get_bool("do_rescale", &cfg.do_rescale);
     get_bool("do_normalize", &cfg.do_normalize);
+    get_bool("do_pan_and_scan", &cfg.do_pan_and_scan);
+    if (j.contains("pan_and_scan_min_crop_size") && !j["pan_and_scan_min_crop_size"].is_null()) {
+      cfg.pan_and_scan_min_crop_size = j["pan_and_scan_min_crop_size"].get<int>();
+    }
+    if (j.contains("pan_and_scan_max_num_crops") && !j["pan_and_scan_max_num_crops"].is_null()) {
+      cfg.pan_and_scan_max_num_crops = j["pan_and_scan_max_num_crops"].get<int>();
+    }
+    if (j.contains("pan_and_scan_min_ratio_to_activate") && !j["pan_and_scan_min_ratio_to_activate"].is_null()) {
+      cfg.pan_and_scan_min_ratio_to_activate = j["pan_and_scan_min_ratio_to_activate"].get<double>();
+    }
     if (j.contains("rescale_factor") && !j["rescale_factor"].is_null()) {
       cfg.rescale_factor = j["rescale_factor"].get<double>();
     }

@@ -21,6 +21,11 @@ struct ImageProcessorConfig {
   bool do_normalize = true;
   float mean[3] = {0.5f, 0.5f, 0.5f};
   float std[3] = {0.5f, 0.5f, 0.5f};
+  // Pan-and-scan (Gemma 3; off unless do_pan_and_scan is true).
+  bool do_pan_and_scan = false;
+  int pan_and_scan_min_crop_size = 256;
+  int pan_and_scan_max_num_crops = 4;
+  double pan_and_scan_min_ratio_to_activate = 1.2;
 };
 
 // Defaults for a vision tower of `image_size`, overridden by
@@ -40,6 +45,18 @@ RgbImage ResizeImage(const RgbImage& in, int out_width, int out_height, Resample
 
 // Resize (if enabled) + rescale + normalise -> [3, H, W] float32 (R, G, B planes).
 std::vector<float> PreprocessImage(const RgbImage& img, const ImageProcessorConfig& cfg);
+
+// Gemma 3 pan-and-scan: for an image whose aspect ratio reaches
+// min_ratio_to_activate, the crops (2..max_num_crops along the long side, crop
+// size ceil(long / n), the last one clipped at the border), row-major; empty
+// when not applied (ratio too small or a crop under min_crop_size). Each crop
+// is then preprocessed as its own image, after the original.
+std::vector<RgbImage> PanAndScanCrops(const RgbImage& img, const ImageProcessorConfig& cfg);
+
+// Decodes an image file (PNG/JPEG, EXIF orientation applied) and preprocesses
+// it: one [3, S, S] tensor, or with cfg.do_pan_and_scan the original followed
+// by its crops (when pan-and-scan applies to this aspect ratio).
+std::vector<std::vector<float>> LoadAndPreprocessImage(const std::string& path, const ImageProcessorConfig& cfg);
 
 // Loads `pixel_values` from a .safetensors file: [3, S, S] or [N, 3, S, S]
 // (any float dtype), S must equal image_size. Returns N images of 3*S*S floats.

@@ -72,6 +72,9 @@ TEST(Preprocess, GoldenPixelValues) {
   const RgbImage img = LoadImageFile(std::string(kCaseA) + "/input.png");
   const ImageProcessorConfig cfg = LoadImageProcessorConfig(kCaseA, 64);
   const std::vector<float> pv = PreprocessImage(img, cfg);
+  const auto via_file = LoadAndPreprocessImage(std::string(kCaseA) + "/input.png", cfg);
+  ASSERT_EQ(via_file.size(), 1u);
+  EXPECT_EQ(via_file[0], pv);
   auto exp = SafeTensorsFile::Open(std::string(kCaseA) + "/expected.safetensors");
   const std::vector<float> want = ToFloatVector(*exp->Find("pixel_values"));
   ASSERT_EQ(pv.size(), want.size());
@@ -107,6 +110,32 @@ TEST(Preprocess, ParseConfig) {
   const auto d = LoadImageProcessorConfig("/nonexistent-dir", 48);  // no file: defaults
   EXPECT_EQ(d.width, 48);
   EXPECT_FLOAT_EQ(d.mean[0], 0.5f);
+}
+
+TEST(Preprocess, PanAndScan) {
+  ImageProcessorConfig cfg;
+  cfg.do_pan_and_scan = true;
+  // 1000x300: ratio 3.33 -> round 3, floor(1000/256) = 3 -> 3 crops of 334 (last 332).
+  RgbImage wide = Make(1000, 300, [](int x, int y, int c) { return uint8_t((x + y + c) & 255); });
+  auto crops = PanAndScanCrops(wide, cfg);
+  ASSERT_EQ(crops.size(), 3u);
+  EXPECT_EQ(crops[0].width, 334);
+  EXPECT_EQ(crops[2].width, 332);
+  EXPECT_EQ(crops[1].height, 300);
+  EXPECT_EQ(crops[1].pixel(0, 5)[0], wide.pixel(334, 5)[0]);
+  // 300x700 portrait: ratio 2.33 -> 2 crops of 350 rows.
+  RgbImage tall = Make(300, 700, [](int x, int y, int c) { return uint8_t((x * 3 + y) & 255); });
+  crops = PanAndScanCrops(tall, cfg);
+  ASSERT_EQ(crops.size(), 2u);
+  EXPECT_EQ(crops[1].height, 350);
+  EXPECT_EQ(crops[1].pixel(7, 0)[0], tall.pixel(7, 350)[0]);
+  // Not applied: aspect under 1.2, or crops smaller than the minimum.
+  EXPECT_TRUE(PanAndScanCrops(Make(500, 450, [](int, int, int) { return uint8_t(0); }), cfg).empty());
+  EXPECT_TRUE(PanAndScanCrops(Make(400, 100, [](int, int, int) { return uint8_t(0); }), cfg).empty());
+  const auto pc = ParseImageProcessorConfig(R"({"do_pan_and_scan":true,"pan_and_scan_max_num_crops":2})", "pp.json", 32);
+  EXPECT_TRUE(pc.do_pan_and_scan);
+  EXPECT_EQ(pc.pan_and_scan_max_num_crops, 2);
+  EXPECT_EQ(pc.pan_and_scan_min_crop_size, 256);
 }
 
 TEST(Preprocess, LoadPixelValues) {
