@@ -174,6 +174,30 @@ TEST(VisionTower, AllNamingVariants) {
   std::filesystem::remove_all(dir);
 }
 
+// The multimodal language-model cases carry the soft tokens their image
+// produces; the tower must reproduce them (their rule: tol * max(1, max|golden|)).
+TEST(VisionTower, MultimodalModelCases) {
+  for (const char* name : {"gemma3-mm-tiny-a", "t5gemma2-mm-tiny-a"}) {
+    const std::string dir = std::string("tests/data/golden/") + name;
+    const json meta = json::parse(testing::ReadText(dir + "/case.json"));
+    const ModelConfig cfg = LoadModelConfig(dir);
+    auto ws = WeightStore::OpenDir(dir);
+    auto tower = VisionTower::Load(*ws, cfg);
+    const auto pv = LoadPixelValues(dir + "/input_pixel_values.safetensors", tower->image_size());
+    ASSERT_EQ(pv.size(), 1u);
+    const std::vector<float> got = tower->Embed(pv[0].data());
+    auto exp = SafeTensorsFile::Open(dir + "/expected.safetensors");
+    const std::vector<float> want = ToFloatVector(*exp->Find("image_soft_tokens"));
+    ASSERT_EQ(got.size(), want.size()) << name;
+    double maxabs = 1.0;
+    for (float v : want) maxabs = std::max(maxabs, static_cast<double>(std::fabs(v)));
+    const double err = testing::MaxAbsDiff(got.data(), want.data(), want.size());
+    EXPECT_LE(err, meta["tolerance"]["tol"].get<double>() * maxabs) << name;
+    std::printf("  %-20s image_soft_tokens max_abs_err %.3g (tol %.3g)\n", name, err,
+                meta["tolerance"]["tol"].get<double>() * maxabs);
+  }
+}
+
 TEST(VisionTower, LoadErrors) {
   GoldenCase gc("vision-tiny-a");
   const ModelConfig cfg = LoadModelConfig(gc.dir);
