@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "tokenizer/token_index.h"
+
 namespace gemma {
 
 // Token ids must be below 2^kIdBits (the BPE loop packs three in 64 bits).
@@ -34,6 +36,9 @@ struct MergeSpec {
 struct ModelSpec {
   // Model vocabulary: vocab[id] is the token string (every id present).
   std::vector<std::string> vocab;
+  // Index over `vocab`, if the loader built one already (else Tokenizer does).
+  TokenIndex vocab_index;
+  bool vocab_indexed = false;
   // Added tokens, matched on the raw text before anything else. Their ids may
   // lie past the model vocabulary (Gemma's <image_soft_token>).
   std::vector<AddedTokenSpec> added;

@@ -1,12 +1,16 @@
 #include "tokenizer/tokenizer.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
-#include <fstream>
-#include <iterator>
-#include <sstream>
 
 #include "base/error.h"
 #include "tokenizer/utf8.h"
@@ -55,13 +59,39 @@ inline size_t LeadLength(unsigned char c) {
   return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
 }
 
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open tokenizer file");
-  std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) throw Error(path + ": read error");
-  return data;
-}
+// A read-only mapping of a whole file: no copy of the 33 MB tokenizer.json.
+class FileView {
+ public:
+  explicit FileView(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(path + ": cannot open tokenizer file: " + std::strerror(errno));
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw Error(path + ": not a regular file");
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        ::close(fd);
+        throw Error(path + ": cannot map file: " + std::strerror(errno));
+      }
+      data_ = static_cast<const char*>(p);
+    }
+    ::close(fd);
+  }
+  ~FileView() {
+    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+  }
+  FileView(const FileView&) = delete;
+  FileView& operator=(const FileView&) = delete;
+  std::string_view text() const { return {data_, size_}; }
+
+ private:
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 }  // namespace
 
@@ -85,21 +115,28 @@ struct Tokenizer::Scratch {
 };
 
 Tokenizer::Tokenizer(ModelSpec spec, const std::string& what) {
-  size_t total = spec.vocab.size();
+  const size_t n_vocab = spec.vocab.size();
+  size_t total = n_vocab;
   for (const AddedTokenSpec& a : spec.added) total = std::max(total, static_cast<size_t>(a.id) + 1);
+  if (!spec.vocab_indexed) {
+    const int dup = spec.vocab_index.Build(spec.vocab);
+    if (dup >= 0) throw Error(what + ": duplicate vocab token \"" + spec.vocab[dup] + "\"");
+  }
+  model_index_ = std::move(spec.vocab_index);
+  num_model_ids_ = static_cast<int>(n_vocab);
+  pieces_ = std::move(spec.vocab);
   pieces_.resize(total);
   std::vector<bool> present(total, false);
-  model_ids_.reserve(spec.vocab.size());
-  for (size_t id = 0; id < spec.vocab.size(); ++id) {
-    pieces_[id] = std::move(spec.vocab[id]);
-    present[id] = true;
-    model_ids_.emplace(pieces_[id], static_cast<int>(id));
-  }
+  std::fill(present.begin(), present.begin() + n_vocab, true);
   special_.assign(total, 0);
   trie_.emplace_back();
   for (const AddedTokenSpec& a : spec.added) {
     if (a.content.empty()) throw Error(what + ": added token " + std::to_string(a.id) + " is empty");
-    pieces_[a.id] = a.content;
+    if (static_cast<size_t>(a.id) >= n_vocab) {
+      pieces_[a.id] = a.content;
+    } else if (pieces_[a.id] != a.content) {
+      overrides_[a.id] = a.content;  // BPE keeps the vocab string
+    }
     present[a.id] = true;
     special_[a.id] = a.special;
     added_ids_[a.content] = a.id;
@@ -129,14 +166,15 @@ Tokenizer::Tokenizer(ModelSpec spec, const std::string& what) {
   byte_value_.assign(total, -1);
   std::string tmp;
   for (size_t id = 0; id < total; ++id) {
-    decoded_[id] = pieces_[id];
+    auto o = overrides_.find(static_cast<int>(id));
+    decoded_[id] = o == overrides_.end() ? pieces_[id] : o->second;
     for (const auto& [from, to] : spec.decode_replace) ReplaceAll(&decoded_[id], from, to, &tmp);
     if (spec.decode_byte_fallback) byte_value_[id] = static_cast<int16_t>(DecoderByteValue(decoded_[id]));
   }
 
   // Encoder tables: single code points, byte tokens, merges.
   bmp_ids_.assign(0x10000, -1);
-  for (size_t id = 0; id < spec.vocab.size(); ++id) {
+  for (size_t id = 0; id < n_vocab; ++id) {
     const std::string& p = pieces_[id];
     if (p.empty() || !utf8::IsValid(p)) continue;
     const size_t len = LeadLength(static_cast<unsigned char>(p[0]));
@@ -152,13 +190,12 @@ Tokenizer::Tokenizer(ModelSpec spec, const std::string& what) {
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
-    auto it = model_ids_.find(name);
-    byte_ids_[b] = it == model_ids_.end() ? -1 : it->second;
+    byte_ids_[b] = ModelId(name);
     if (byte_ids_[b] < 0) have_all_bytes_ = false;
   }
   // Characters that some token has right before a U+2581 (see EncodeSegments).
   static constexpr std::string_view kSpace = "\xE2\x96\x81";
-  for (size_t id = 0; id < spec.vocab.size(); ++id) {
+  for (size_t id = 0; id < n_vocab; ++id) {
     const std::string_view p = pieces_[id];
     if (!utf8::IsValid(p)) continue;
     for (size_t i = p.find(kSpace, 1); i != std::string_view::npos; i = p.find(kSpace, i + 3)) {
@@ -181,9 +218,10 @@ Tokenizer::Tokenizer(ModelSpec spec, const std::string& what) {
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::FromFile(const std::string& path) {
-  const std::string data = ReadWholeFile(path);
+  const FileView file(path);
+  const std::string_view data = file.text();
   const size_t first = data.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && data[first] == '{') return FromJsonText(data, path);
+  if (first != std::string_view::npos && data[first] == '{') return FromJsonText(data, path);
   return FromSentencePiece(data, path);
 }
 
@@ -305,9 +343,9 @@ void Tokenizer::EncodeSegments(std::string_view word, Scratch& s, std::vector<in
 void Tokenizer::EncodeWord(std::string_view word, Scratch& s, std::vector<int>* out) const {
   if (word.empty()) return;
   if (ignore_merges_) {
-    auto it = model_ids_.find(std::string(word));
-    if (it != model_ids_.end()) {
-      out->push_back(it->second);
+    const int id = ModelId(word);
+    if (id >= 0) {
+      out->push_back(id);
       return;
     }
   }
@@ -386,13 +424,17 @@ void Tokenizer::CheckId(int id) const {
 
 const std::string& Tokenizer::TokenText(int id) const {
   CheckId(id);
+  if (!overrides_.empty()) {
+    if (auto it = overrides_.find(id); it != overrides_.end()) return it->second;
+  }
   return pieces_[id];
 }
 
 std::optional<int> Tokenizer::TokenId(std::string_view token) const {
   const std::string key(token);
   if (auto it = added_ids_.find(key); it != added_ids_.end()) return it->second;
-  if (auto it = model_ids_.find(key); it != model_ids_.end()) return it->second;
+  const int id = ModelId(token);
+  if (id >= 0) return id;
   return std::nullopt;
 }
 

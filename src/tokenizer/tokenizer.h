@@ -80,11 +80,14 @@ class Tokenizer {
   void DecodeStep(int id, bool skip_special, std::string* bytes, std::string* out) const;
   static void FlushBytes(std::string* bytes, std::string* out);
 
-  std::vector<std::string> pieces_;    // id -> token string
+  std::vector<std::string> pieces_;    // id -> model vocab string (or added token)
+  std::unordered_map<int, std::string> overrides_;  // added token text != vocab text
   std::vector<std::string> decoded_;   // id -> text after decoder rewrites
   std::vector<int16_t> byte_value_;    // id -> byte for <0xNN> decoding, or -1
   std::vector<uint8_t> special_;       // id -> 1 if special
-  std::unordered_map<std::string, int> model_ids_;  // model vocab string -> id
+  int num_model_ids_ = 0;             // ids [0, num_model_ids_) are model vocab
+  TokenIndex model_index_;            // model vocab string -> id, over pieces_
+  int ModelId(std::string_view s) const { return model_index_.Find(s, pieces_); }
   std::unordered_map<std::string, int> added_ids_;  // added token -> id (wins)
   std::vector<int> bmp_ids_;                     // single code point < 0x10000 -> id
   std::unordered_map<uint32_t, int> astral_ids_;  // single code point >= 0x10000

@@ -97,10 +97,11 @@ void ParseSection(std::string_view raw, const std::string& what, const char* key
 
 struct ModelSection {
   std::vector<std::string> vocab;
-  std::unordered_map<std::string, int> ids;
-  std::vector<std::pair<std::string, std::string>> merges;  // kept until vocab is known
+  TokenIndex index;  // over vocab
   bool saw_vocab = false;
-  bool saw_merges = false;
+  std::vector<MergeSpec> merges;
+  // Merges read before the vocab (JSON keys are unordered), resolved later.
+  std::vector<std::pair<std::string, std::string>> pending;
   std::string unk_token;
 };
 
@@ -109,6 +110,7 @@ constexpr int64_t kMaxId = int64_t{1} << kIdBits;
 void ReadVocab(JsonReader& r, const std::string& what, ModelSection* m) {
   std::string key;
   std::vector<std::pair<std::string, int64_t>> entries;
+  entries.reserve(1 << 18);
   r.BeginObject();
   while (r.NextKey(&key)) {
     const int64_t id = r.ReadInt();
@@ -117,23 +119,35 @@ void ReadVocab(JsonReader& r, const std::string& what, ModelSection* m) {
   }
   m->vocab.assign(entries.size(), std::string());
   std::vector<bool> seen(entries.size(), false);
-  m->ids.reserve(entries.size());
   for (auto& [token, id] : entries) {
     if (static_cast<size_t>(id) >= entries.size() || seen[id]) {
       throw Error(what + ": model.vocab ids must be 0..N-1 without duplicates (id " +
                   std::to_string(id) + ")");
     }
     seen[id] = true;
-    if (!m->ids.emplace(token, static_cast<int>(id)).second) {
-      throw Error(what + ": duplicate vocab token \"" + token + "\"");
-    }
     m->vocab[id] = std::move(token);
   }
+  const int dup = m->index.Build(m->vocab);
+  if (dup >= 0) throw Error(what + ": duplicate vocab token \"" + m->vocab[dup] + "\"");
   m->saw_vocab = true;
 }
 
+// Adds merge number m->merges.size() (its rank) once the vocab is known.
+void AddMerge(const std::string& a, const std::string& b, const std::string& what,
+              ModelSection* m, std::string* joined) {
+  const int rank = static_cast<int>(m->merges.size());
+  joined->assign(a).append(b);
+  const int ia = m->index.Find(a, m->vocab), ib = m->index.Find(b, m->vocab);
+  const int ij = m->index.Find(*joined, m->vocab);
+  if (ia < 0 || ib < 0 || ij < 0) {
+    throw Error(what + ": merge " + std::to_string(rank) + " [\"" + a + "\", \"" + b +
+                "\"] uses or makes a token that is not in the vocab");
+  }
+  m->merges.push_back({ia, ib, ij, rank});
+}
+
 void ReadMerges(JsonReader& r, const std::string& what, ModelSection* m) {
-  std::string a, b;
+  std::string a, b, joined;
   r.BeginArray();
   while (r.NextElement()) {
     if (r.Peek() == '[') {  // newer format: ["left", "right"]
@@ -153,9 +167,12 @@ void ReadMerges(JsonReader& r, const std::string& what, ModelSection* m) {
       a = line.substr(0, sp);
       b = line.substr(sp + 1);
     }
-    m->merges.emplace_back(std::move(a), std::move(b));
+    if (m->saw_vocab) {
+      AddMerge(a, b, what, m, &joined);
+    } else {
+      m->pending.emplace_back(a, b);
+    }
   }
-  m->saw_merges = true;
 }
 
 void ReadModel(JsonReader& r, const std::string& what, ModelSection* m, ModelSpec* spec) {
@@ -260,26 +277,16 @@ std::unique_ptr<Tokenizer> Tokenizer::FromJsonText(std::string_view text, const 
   r.ExpectEnd();
   if (!saw_model || !model.saw_vocab) throw Error(what + ": model.vocab is missing");
 
-  // Merges: rank = position in the list.
-  spec.merges.reserve(model.merges.size());
   std::string joined;
-  for (size_t i = 0; i < model.merges.size(); ++i) {
-    const auto& [a, b] = model.merges[i];
-    auto ia = model.ids.find(a), ib = model.ids.find(b);
-    joined.assign(a).append(b);
-    auto ij = model.ids.find(joined);
-    if (ia == model.ids.end() || ib == model.ids.end() || ij == model.ids.end()) {
-      throw Error(what + ": merge " + std::to_string(i) + " [\"" + a + "\", \"" + b +
-                  "\"] uses or makes a token that is not in the vocab");
-    }
-    spec.merges.push_back({ia->second, ib->second, ij->second, static_cast<int>(i)});
-  }
+  for (const auto& [a, b] : model.pending) AddMerge(a, b, what, &model, &joined);
+  spec.merges = std::move(model.merges);
   if (!model.unk_token.empty()) {
-    auto it = model.ids.find(model.unk_token);
-    if (it == model.ids.end()) throw Error(what + ": unk_token \"" + model.unk_token + "\" is not in the vocab");
-    spec.unk_id = it->second;
+    spec.unk_id = model.index.Find(model.unk_token, model.vocab);
+    if (spec.unk_id < 0) throw Error(what + ": unk_token \"" + model.unk_token + "\" is not in the vocab");
   }
   spec.vocab = std::move(model.vocab);
+  spec.vocab_index = std::move(model.index);
+  spec.vocab_indexed = true;
   const size_t n = spec.vocab.size();
   size_t total = n;
   for (const AddedTokenSpec& a : spec.added) total = std::max(total, static_cast<size_t>(a.id) + 1);
