@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -341,6 +342,93 @@ TEST(SyntheticTokenizer, FromModelDir) {
   std::ofstream(dir / "tokenizer.json") << SyntheticJson({"a"}, {}).dump(2);
   EXPECT_EQ(Tokenizer::FromModelDir(dir.string())->vocab_size(), 259);
   std::filesystem::remove_all(dir);
+}
+
+// ---- A tiny SentencePiece ModelProto, written field by field. ----
+
+void PutVarint(uint64_t v, std::string* out) {
+  do {
+    out->push_back(static_cast<char>((v & 0x7F) | (v > 0x7F ? 0x80 : 0)));
+    v >>= 7;
+  } while (v != 0);
+}
+void PutBytes(int field, const std::string& bytes, std::string* out) {
+  PutVarint(static_cast<uint64_t>(field) << 3 | 2, out);
+  PutVarint(bytes.size(), out);
+  *out += bytes;
+}
+void PutInt(int field, uint64_t v, std::string* out) {
+  PutVarint(static_cast<uint64_t>(field) << 3, out);
+  PutVarint(v, out);
+}
+std::string SpPiece(const std::string& text, float score, int type) {
+  std::string p;
+  PutBytes(1, text, &p);
+  p.push_back(static_cast<char>(2 << 3 | 5));
+  uint32_t bits;
+  std::memcpy(&bits, &score, 4);
+  for (int k = 0; k < 4; ++k) p.push_back(static_cast<char>(bits >> (8 * k)));
+  PutInt(3, static_cast<uint64_t>(type), &p);
+  return p;
+}
+// <unk> <bos> <0x00>..<0xFF>, then normal pieces with the given scores.
+std::string SpModel(const std::vector<std::pair<std::string, float>>& normal, int model_type = 2) {
+  std::string m;
+  PutBytes(1, SpPiece("<unk>", 0, 2), &m);
+  PutBytes(1, SpPiece("<bos>", 0, 3), &m);
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof(name), "<0x%02X>", b);
+    PutBytes(1, SpPiece(name, 0, 6), &m);
+  }
+  for (const auto& [text, score] : normal) PutBytes(1, SpPiece(text, score, 1), &m);
+  std::string trainer, norm;
+  PutInt(3, static_cast<uint64_t>(model_type), &trainer);
+  PutInt(35, 1, &trainer);
+  PutInt(41, 1, &trainer);
+  PutBytes(1, "identity", &norm);
+  PutInt(3, 0, &norm);
+  PutInt(4, 0, &norm);
+  PutBytes(2, trainer, &m);
+  PutBytes(3, norm, &m);
+  return m;
+}
+
+TEST(SentencePieceTokenizer, BpeByScore) {
+  const auto tok = Tokenizer::FromSentencePiece(SpModel({{"a", -1}, {"b", -1}, {"c", -1},
+      {"bc", -2}, {"aa", -3}, {"ab", -4}, {"aaaa", -5}, {"\xE2\x96\x81", -1}, {"\xE2\x96\x81" "a", -6}}));
+  EXPECT_EQ(Pieces(*tok, tok->Encode("abc", false)), (Strs{"a", "bc"}));
+  EXPECT_EQ(Pieces(*tok, tok->Encode("aaa", false)), (Strs{"aa", "a"}));
+  EXPECT_EQ(Pieces(*tok, tok->Encode("aaaaa", false)), (Strs{"aaaa", "a"}));
+  EXPECT_EQ(Pieces(*tok, tok->Encode("a a\xC3\xA9", true)),
+            (Strs{"<bos>", "a", "\xE2\x96\x81" "a", "<0xC3>", "<0xA9>"}));
+  EXPECT_EQ(tok->Decode(tok->Encode("a a\xC3\xA9", true), true), "a a\xC3\xA9");
+  EXPECT_TRUE(tok->IsSpecial(1));
+}
+
+TEST(SentencePieceTokenizer, EqualScoresGoLeftmost) {
+  const auto tok = Tokenizer::FromSentencePiece(
+      SpModel({{"a", -1}, {"b", -1}, {"c", -1}, {"bc", -2}, {"ab", -2}}));
+  EXPECT_EQ(Pieces(*tok, tok->Encode("abc", false)), (Strs{"ab", "c"}));
+}
+
+TEST(SentencePieceTokenizer, BadModelsAreErrors) {
+  const std::string good = SpModel({{"a", -1}});
+  EXPECT_NO_THROW(Tokenizer::FromSentencePiece(good));
+  for (size_t n = 1; n < good.size(); n += 7) {
+    try {  // a truncation may still parse (it ends between pieces): no crash
+      Tokenizer::FromSentencePiece(good.substr(0, n));
+    } catch (const Error&) {
+    }
+  }
+  EXPECT_THROW(Tokenizer::FromSentencePiece(good.substr(0, good.size() - 1)), Error);
+  EXPECT_THROW(Tokenizer::FromSentencePiece(SpModel({{"a", -1}}, /*unigram*/ 1)), Error);
+  EXPECT_THROW(Tokenizer::FromSentencePiece("\x0A\xFF\xFF\xFF\xFF\x0F"), Error);
+  // FromFile picks the format by content.
+  const auto path = std::filesystem::temp_directory_path() / ("tok_sp_" + std::to_string(::getpid()));
+  std::ofstream(path, std::ios::binary) << good;
+  EXPECT_EQ(Tokenizer::FromFile(path.string())->vocab_size(), 259);
+  std::filesystem::remove(path);
 }
 
 }  // namespace
