@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   gemma::AddInfoCommand(app);
   gemma::AddBenchCommand(app);
   gemma::AddInitRandomCommand(app);
+  gemma::AddServeCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,16 @@
+// One decode step for several sequences: each session takes its next token
+// and returns the logits after it. Today this loops over the sessions (one
+// forward each); a model-level multi-sequence forward can replace the body
+// without touching the scheduler.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "runtime/engine.h"
+
+namespace gemma {
+
+// Returns logits [V] per session, valid until that session's next call.
+std::vector<const float*> DecodeStep(const std::vector<Session*>& sessions, const std::vector<int32_t>& tokens);
+
+}  // namespace gemma
