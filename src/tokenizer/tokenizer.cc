@@ -10,7 +10,6 @@
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 
 #include "base/error.h"
 #include "tokenizer/utf8.h"
