@@ -123,12 +123,12 @@ void StreamReply(httplib::Response& res, std::shared_ptr<StreamState> st) {
           sink.done();
           return true;
         }
-        if (!st->started) {
-          st->started = true;
+        if (!st->started && st->reply.chat) {
           // OpenAI's first chat chunk carries the role.
-          const json first = st->reply.chat ? json{{"role", "assistant"}, {"content", ""}} : json("");
+          const json first = {{"role", "assistant"}, {"content", ""}};
           if (!write(Sse(st->reply.Chunk(first, nullptr)))) return false;
         }
+        st->started = true;
         std::optional<StreamEvent> e = st->stream->Pop(milliseconds(250));
         if (!e) {
           // Nothing yet (queued or in prefill): an SSE comment, which also

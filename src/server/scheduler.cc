@@ -105,6 +105,8 @@ void Scheduler::Loop() {
         return stop_ || (!active_.empty()) || (!queue_.empty()) || any_cancelled();
       });
       if (stop_) break;
+      // Clients that hung up while waiting give their queue place back now.
+      stats_.requests_cancelled += std::erase_if(queue_, [](const Queued& q) { return q.out->cancelled(); });
       int free = opt_.slots - static_cast<int>(active_.size());
       while (free > 0 && !queue_.empty()) {
         Queued q = std::move(queue_.front());

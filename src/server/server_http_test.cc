@@ -359,6 +359,10 @@ TEST_F(ServerTest, BadInputGetsOpenAIErrors) {
       EXPECT_EQ(r.body["error"]["code"], c.code) << c.name;
     }
   }
+  // Deep nesting (within the body limit) must not bring the server down.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  HttpResult d = PostJson(port(), "/v1/chat/completions", chat({{"max_tokens", 1}}).insert(1, "\"pad\": " + deep + ", "));
+  EXPECT_EQ(d.status, 200) << d.raw.substr(0, 300);
   HttpResult nf = Get(port(), "/v1/nothing-here");
   EXPECT_EQ(nf.status, 404);
   EXPECT_TRUE(IsOpenAIError(nf));
