@@ -1,4 +1,5 @@
-// gemma generate / gemma logits: token ids in, token ids or logits out.
+// gemma generate / gemma logits: ids or text (and images) in; ids, streamed
+// text or logits out.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -6,130 +7,86 @@
 #include "base/error.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/inputs.h"
 #include "io/npy.h"
-#include "kernels/thread_pool.h"
-#include "runtime/engine.h"
-#include "runtime/sampler.h"
+#include "runtime/generate.h"
 
 namespace gemma {
 
-namespace {
-
-struct ModelInputFlags {
-  std::string model;
-  std::string ids;
-  std::string encoder_ids;
-  int threads = 0;
-  int64_t ctx = 0;
-};
-
-void AddModelInputFlags(CLI::App* cmd, ModelInputFlags* f) {
-  cmd->add_option("--model", f->model, "checkpoint folder (config.json + *.safetensors)")->required();
-  cmd->add_option("--ids", f->ids, "prompt token ids, comma-separated (T5Gemma 2: decoder prefix)");
-  cmd->add_option("--encoder-ids", f->encoder_ids, "T5Gemma 2 encoder token ids (pad id = padding)");
-  cmd->add_option("--threads", f->threads, "worker threads (default: all cores)");
-  cmd->add_option("--ctx", f->ctx, "context size in tokens (default: prompt + new tokens)");
-}
-
-Prompt MakePrompt(const Engine& engine, const ModelInputFlags& f) {
-  Prompt p;
-  if (!f.ids.empty()) p.ids = ParseIdList(f.ids, "--ids");
-  if (!f.encoder_ids.empty()) p.encoder_ids = ParseIdList(f.encoder_ids, "--encoder-ids");
-  if (engine.is_encoder_decoder()) {
-    if (p.encoder_ids.empty()) throw Error("T5Gemma 2 model: --encoder-ids is required");
-  } else {
-    if (!p.encoder_ids.empty()) throw Error("--encoder-ids is only for encoder-decoder (T5Gemma 2) models");
-    if (p.ids.empty()) throw Error("--ids is required (empty input)");
-  }
-  engine.embedding().CheckIds(p.ids.data(), static_cast<int64_t>(p.ids.size()));
-  return p;
-}
-
-int64_t ContextFor(const Engine& engine, const ModelInputFlags& f, int64_t needed) {
-  if (f.ctx > 0) {
-    if (f.ctx < needed)
-      throw Error("--ctx " + std::to_string(f.ctx) + " is smaller than the " + std::to_string(needed) +
-                  " tokens this request needs");
-    return f.ctx;
-  }
-  if (needed > engine.max_context())
-    throw Error("prompt too long: " + std::to_string(needed) + " tokens exceed the model's context of " +
-                std::to_string(engine.max_context()));
-  return needed;
-}
-
-}  // namespace
-
 void AddGenerateCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "generate tokens from a prompt");
-  auto f = std::make_shared<ModelInputFlags>();
-  auto max_new = std::make_shared<int>(32);
-  auto sp = std::make_shared<SamplingParams>();
-  auto ignore_eos = std::make_shared<bool>(false);
+  auto f = std::make_shared<InputFlags>();
+  auto g = std::make_shared<GenerateConfig>();
   auto print_ids = std::make_shared<bool>(false);
-  AddModelInputFlags(cmd, f.get());
-  cmd->add_option("--max-new-tokens", *max_new, "tokens to generate")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--temperature", sp->temperature, "0 = greedy (default)");
-  cmd->add_option("--top-k", sp->top_k, "keep the k most likely tokens (0 = off)");
-  cmd->add_option("--top-p", sp->top_p, "nucleus sampling mass (1 = off)");
-  cmd->add_option("--min-p", sp->min_p, "drop tokens below min-p x the top probability (0 = off)");
-  cmd->add_option("--seed", sp->seed, "random seed");
-  cmd->add_flag("--ignore-eos", *ignore_eos, "do not stop at end-of-sequence ids");
-  cmd->add_flag("--print-ids", *print_ids, "print the generated ids on one line (stdout)");
+  AddInputFlags(cmd, f.get(), /*with_text=*/true);
+  cmd->add_option("--max-new-tokens", g->max_new_tokens, "tokens to generate")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temperature", g->sampling.temperature, "0 = greedy (default)");
+  cmd->add_option("--top-k", g->sampling.top_k, "keep the k most likely tokens (0 = off)");
+  cmd->add_option("--top-p", g->sampling.top_p, "nucleus sampling mass (1 = off)");
+  cmd->add_option("--min-p", g->sampling.min_p, "drop tokens below min-p x the top probability (0 = off)");
+  cmd->add_option("--seed", g->sampling.seed, "random seed");
+  cmd->add_flag("--ignore-eos", g->ignore_eos, "do not stop at end-of-sequence ids");
+  cmd->add_flag("--print-ids", *print_ids, "print only the generated ids, comma-separated, on one line");
   cmd->callback([=] {
-    ValidateSampling(*sp);
-    SetDefaultThreads(f->threads);
-    auto engine = Engine::Load(f->model);
-    Prompt prompt = MakePrompt(*engine, *f);
-    const int64_t dec_len = engine->is_encoder_decoder() ? std::max<int64_t>(1, prompt.ids.size())
-                                                         : static_cast<int64_t>(prompt.ids.size());
-    Session session(*engine, ContextFor(*engine, *f, dec_len + *max_new));
-    Sampler sampler(*sp);
-    const int64_t V = engine->vocab_size();
-    std::vector<int32_t> out;
-    const auto t0 = std::chrono::steady_clock::now();
-    const float* logits = *max_new > 0 ? session.Start(prompt) : nullptr;
-    const auto t1 = std::chrono::steady_clock::now();
-    for (int i = 0; i < *max_new; ++i) {
-      const int32_t next = sampler.Sample(logits, V);
-      out.push_back(next);
-      if (!*ignore_eos) {
-        bool stop = false;
-        for (int e : engine->eos_ids()) stop |= next == e;
-        if (stop) break;
-      }
-      if (i + 1 < *max_new) logits = session.Append(&next, 1);
+    ValidateSampling(g->sampling);
+    LoadedInputs in = LoadInputs(*f);
+    const Engine& e = *in.engine;
+    GenerateConfig cfg = *g;
+    cfg.stop_ids = e.eos_ids();
+    if (in.tokenizer && f->chat) {
+      if (auto eot = in.tokenizer->TokenId("<end_of_turn>")) cfg.stop_ids.push_back(*eot);
     }
-    const auto t2 = std::chrono::steady_clock::now();
-    const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
-    const double decode_s = std::chrono::duration<double>(t2 - t1).count();
-    if (*print_ids) {
-      std::printf("%s\n", JoinIds(out).c_str());
+    const int64_t dec_len =
+        e.is_encoder_decoder() ? std::max<size_t>(1, in.prompt.ids.size()) : in.prompt.ids.size();
+    Session session(e, ContextFor(e, f->ctx, dec_len + cfg.max_new_tokens));
+    // Text is streamed when a tokenizer is at hand, unless ids were asked for.
+    const bool stream_text = !*print_ids && in.tokenizer != nullptr;
+    std::unique_ptr<StreamDecoder> stream;
+    if (stream_text) stream = std::make_unique<StreamDecoder>(*in.tokenizer, /*skip_special=*/true);
+    const auto t0 = std::chrono::steady_clock::now();
+    const float* logits = cfg.max_new_tokens > 0 ? session.Start(in.prompt) : nullptr;
+    const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    GenerateStats stats;
+    std::vector<int32_t> out = GenerateTokens(
+        session, logits, cfg,
+        [&](int32_t id) {
+          if (!stream) return;
+          const std::string piece = stream->Push(id);
+          std::fwrite(piece.data(), 1, piece.size(), stdout);
+          std::fflush(stdout);
+        },
+        &stats);
+    if (stream) {
+      const std::string rest = stream->Flush();
+      std::fwrite(rest.data(), 1, rest.size(), stdout);
+      std::printf("\n");
     } else {
       std::printf("%s\n", JoinIds(out).c_str());
     }
     std::fflush(stdout);
-    std::fprintf(stderr, "prefill: %zu tokens in %.3f s; decode: %zu tokens in %.3f s (%.2f tok/s)\n",
-                 engine->is_encoder_decoder() ? prompt.encoder_ids.size() : prompt.ids.size(), prefill_s,
-                 out.size(), decode_s, out.size() > 1 ? (out.size() - 1) / decode_s : 0.0);
+    const size_t prompt_len = e.is_encoder_decoder() ? in.prompt.encoder_ids.size() : in.prompt.ids.size();
+    std::fprintf(stderr, "[prompt %zu tokens in %.3f s (%.1f tok/s); generated %lld tokens, %.2f tok/s%s]\n",
+                 prompt_len, prefill_s, prompt_len / std::max(prefill_s, 1e-9),
+                 static_cast<long long>(stats.generated),
+                 stats.generated > 1 ? (stats.generated - 1) / std::max(stats.decode_seconds, 1e-9) : 0.0,
+                 stats.stopped_at_eos ? ", stopped at eos" : "");
   });
 }
 
 void AddLogitsCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("logits", "write the float32 logits of every input position as .npy");
-  auto f = std::make_shared<ModelInputFlags>();
+  auto f = std::make_shared<InputFlags>();
   auto out = std::make_shared<std::string>();
-  AddModelInputFlags(cmd, f.get());
+  AddInputFlags(cmd, f.get(), /*with_text=*/true);
   cmd->add_option("--out", *out, "output .npy file, shape [T, vocab]")->required();
   cmd->callback([=] {
-    SetDefaultThreads(f->threads);
-    auto engine = Engine::Load(f->model);
-    Prompt prompt = MakePrompt(*engine, *f);
-    if (engine->is_encoder_decoder() && prompt.ids.empty()) prompt.ids.push_back(engine->config().bos_id);
-    const int64_t T = static_cast<int64_t>(prompt.ids.size());
-    Session session(*engine, ContextFor(*engine, *f, T));
-    session.Start(prompt, /*all_logits=*/true);
-    WriteNpyF32(*out, session.logits().data(), {T, engine->vocab_size()});
+    LoadedInputs in = LoadInputs(*f);
+    const Engine& e = *in.engine;
+    if (e.is_encoder_decoder() && in.prompt.ids.empty()) in.prompt.ids.push_back(e.config().bos_id);
+    const int64_t T = static_cast<int64_t>(in.prompt.ids.size());
+    Session session(e, ContextFor(e, f->ctx, T));
+    session.Start(in.prompt, /*all_logits=*/true);
+    WriteNpyF32(*out, session.logits().data(), {T, e.vocab_size()});
   });
 }
 

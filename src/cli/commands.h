@@ -11,5 +11,8 @@ void AddBenchCommand(CLI::App& app);
 void AddInitRandomCommand(CLI::App& app);
 // Defined in src/server (library gemma_server).
 void AddServeCommand(CLI::App& app);
+void AddTokenizeCommands(CLI::App& app);
+void AddImageEmbedCommand(CLI::App& app);
+void AddChatCommand(CLI::App& app);
 
 }  // namespace gemma

@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   gemma::AddBenchCommand(app);
   gemma::AddInitRandomCommand(app);
   gemma::AddServeCommand(app);
+  gemma::AddTokenizeCommands(app);
+  gemma::AddImageEmbedCommand(app);
+  gemma::AddChatCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -106,6 +106,7 @@ TEST(SafeTensorsTest, ShardedCheckpoint) {
 TEST(SafeTensorsTest, MissingFolderAndFile) {
   EXPECT_THROW(WeightStore::OpenDir("/nonexistent/model"), Error);
   const std::string dir = testing::TempDir() + "/st_empty";
+  std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   try {
     WeightStore::OpenDir(dir);

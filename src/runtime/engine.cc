@@ -61,12 +61,13 @@ const float* Session::Start(const Prompt& p, bool all_logits) {
   return logits_.data() + (all_logits ? (T - 1) * V : 0);
 }
 
-const float* Session::Append(const int32_t* ids, int64_t n) {
+const float* Session::Append(const int32_t* ids, int64_t n, const float* soft_rows, int64_t soft_rows_count) {
   const int64_t V = engine_.vocab_size();
   logits_.resize(static_cast<size_t>(V));
   if (g3_) {
-    g3_->Forward(ids, n, logits_.data(), false);
+    g3_->Forward(ids, n, logits_.data(), false, soft_rows, soft_rows_count);
   } else {
+    if (soft_rows_count > 0) throw Error("T5Gemma 2: images go to the encoder, not the decoder");
     t5_->Forward(ids, n, logits_.data(), false);
   }
   return logits_.data();

@@ -59,7 +59,8 @@ class Session {
   const float* Start(const Prompt& p, bool all_logits = false);
   // Feeds more ids (a generated token, or a new chat turn); returns the
   // logits of the last one.
-  const float* Append(const int32_t* ids, int64_t n);
+  // soft_rows: image soft tokens for image-token ids among them (Gemma 3).
+  const float* Append(const int32_t* ids, int64_t n, const float* soft_rows = nullptr, int64_t soft_rows_count = 0);
   const std::vector<float>& logits() const { return logits_; }
   // Decoder position (tokens in the cache).
   int64_t pos() const;
