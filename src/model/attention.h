@@ -37,6 +37,13 @@ struct AttnMask {
 // image rule). Exposed for tests.
 bool SelfKeyVisible(const AttnMask& mask, int32_t q_pos, int32_t k_pos);
 
+// The same mask as an interval: SelfKeyVisible(mask, q, k) exactly when
+// lo <= q - k <= hi. Lets Attend skip whole key blocks.
+struct DistanceRange {
+  int64_t lo, hi;
+};
+DistanceRange VisibleDistances(const AttnMask& mask);
+
 struct AttnShape {
   int heads = 1;
   int kv_heads = 1;
@@ -46,8 +53,25 @@ struct AttnShape {
 
 // out[t, h*hd ...] = softmax over visible keys of (q_t,h . k) * scale, times v.
 // q is [T, heads*hd] with positions q_pos[T]. A query with no visible key
-// gets zeros.
+// gets zeros. Keys are visited in blocks with an online softmax (no score
+// matrix), blocks that no query of a task can see are skipped, and the
+// query heads sharing a KV head are processed together.
 void Attend(const AttnShape& shape, const AttnMask& mask, const float* q, const int32_t* q_pos, int64_t T,
             const std::vector<KVSegment>& segments, float* out, ThreadPool* pool);
+
+// One Attend call's arguments, for several independent sequences at once.
+struct AttnJob {
+  AttnMask mask;
+  const float* q = nullptr;
+  const int32_t* q_pos = nullptr;
+  int64_t T = 0;
+  const KVSegment* segments = nullptr;
+  int64_t num_segments = 0;
+  float* out = nullptr;
+};
+
+// Runs every job in one parallel pass (batched decode: one job per sequence).
+// Each job's result is exactly what Attend gives for it alone.
+void AttendBatch(const AttnShape& shape, const AttnJob* jobs, int64_t num_jobs, ThreadPool* pool);
 
 }  // namespace gemma

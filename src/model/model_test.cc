@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "io/config.h"
 #include "io/safetensors.h"
+#include "kernels/thread_pool.h"
 #include "model/attention.h"
 #include "model/gemma3.h"
 #include "model/t5gemma2.h"
@@ -88,6 +89,122 @@ TEST(AttentionTest, MatchesNaiveSoftmaxAcrossSegments) {
       double o = 0;
       for (size_t j = 0; j < keys.size(); ++j) o += s[j] / sum * keys[j].second[i];
       EXPECT_NEAR(out[t * hd + i], o, 1e-5) << t << " " << i;
+    }
+  }
+}
+
+TEST(AttentionMaskTest, DistanceRangeIsTheMask) {
+  for (bool causal : {true, false}) {
+    for (int w : {0, 1, 2, 3, 4, 5, 6, 7, 8, 512}) {
+      AttnMask m;
+      m.causal = causal;
+      m.window = w;
+      const DistanceRange d = VisibleDistances(m);
+      for (int k = 0; k < 1100; ++k) {
+        const int64_t dist = 540 - k;
+        EXPECT_EQ(SelfKeyVisible(m, 540, k), d.lo <= dist && dist <= d.hi) << causal << " " << w << " " << k;
+      }
+    }
+  }
+}
+
+// Plain softmax over every visible key, in double: the definition Attend's
+// blocked online softmax must reproduce.
+std::vector<float> NaiveAttend(const AttnShape& shape, const AttnMask& mask, const std::vector<float>& q,
+                               const std::vector<int32_t>& q_pos, const std::vector<KVSegment>& segs) {
+  const int64_t T = static_cast<int64_t>(q_pos.size());
+  const int hd = shape.head_dim, group = shape.heads / shape.kv_heads;
+  const int64_t kvs = static_cast<int64_t>(shape.kv_heads) * hd;
+  std::vector<float> out(static_cast<size_t>(T * shape.heads * hd), 0.0f);
+  for (int64_t t = 0; t < T; ++t) {
+    for (int h = 0; h < shape.heads; ++h) {
+      const float* qv = &q[(t * shape.heads + h) * hd];
+      std::vector<std::pair<double, const float*>> sv;
+      for (const auto& seg : segs) {
+        for (int64_t i = 0; i < seg.n; ++i) {
+          if (seg.valid && !seg.valid[i]) continue;
+          if (seg.kind != SegmentKind::kCross) {
+            if (seg.pos[i] < 0) continue;
+            const bool image = seg.kind == SegmentKind::kChunk && mask.image_run && mask.image_run[t] >= 0 &&
+                               mask.image_run[t] == mask.image_run[i];
+            if (!image && !SelfKeyVisible(mask, q_pos[t], seg.pos[i])) continue;
+          }
+          const float* k = seg.k + i * kvs + (h / group) * hd;
+          double d = 0;
+          for (int j = 0; j < hd; ++j) d += static_cast<double>(qv[j]) * k[j];
+          sv.push_back({d * shape.scale, seg.v + i * kvs + (h / group) * hd});
+        }
+      }
+      if (sv.empty()) continue;
+      double mx = -1e300, sum = 0;
+      for (auto& e : sv) mx = std::max(mx, e.first);
+      for (auto& e : sv) sum += std::exp(e.first - mx);
+      for (int j = 0; j < hd; ++j) {
+        double o = 0;
+        for (auto& e : sv) o += std::exp(e.first - mx) / sum * e.second[j];
+        out[(t * shape.heads + h) * hd + j] = static_cast<float>(o);
+      }
+    }
+  }
+  return out;
+}
+
+// Every mask variant over segments spanning many key blocks: a ring with
+// empty (NaN-filled) slots, a padded chunk with image runs, padded cross keys;
+// prefill-sized and decode-sized query counts (the latter splits the keys
+// over threads).
+TEST(AttentionTest, BlockedMatchesNaiveForEveryMask) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd;
+  auto rnd = [&](size_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    return v;
+  };
+  const AttnShape shape{4, 2, 16, 0.25f};
+  const int64_t kvs = 2 * 16;
+  ThreadPool pool(3);
+  for (int64_t T : {1, 3, 70}) {
+    for (bool causal : {true, false}) {
+      for (int window : {0, 5, 6, 40}) {
+        const int64_t P = 600, X = 45;  // enough key blocks to split the keys of T <= 3
+        const int32_t start = 700;
+        std::vector<float> pk = rnd(P * kvs), pv = rnd(P * kvs), ck = rnd(T * kvs), cv = rnd(T * kvs),
+                           xk = rnd(X * kvs), xv = rnd(X * kvs), q = rnd(T * 4 * 16);
+        // Ring-like past: slot positions scattered, some slots empty with garbage rows.
+        std::vector<int32_t> past_pos(P);
+        for (int64_t i = 0; i < P; ++i) {
+          past_pos[i] = (i % 11 == 3) ? -1 : static_cast<int32_t>(start - 1 - (i * 37) % P);
+          if (past_pos[i] < 0)
+            for (int64_t j = 0; j < kvs; ++j) pk[i * kvs + j] = pv[i * kvs + j] = std::nanf("");
+        }
+        std::vector<int32_t> chunk_pos(T), image_run(T, -1);
+        std::vector<uint8_t> chunk_valid(T, 1), cross_valid(X, 1);
+        for (int64_t t = 0; t < T; ++t) chunk_pos[t] = start + static_cast<int32_t>(t);
+        if (T > 3) {
+          chunk_valid[2] = 0;
+          for (int64_t t = 10; t < 30; ++t) image_run[t] = t < 20 ? 0 : 1;
+        }
+        for (int64_t i = 0; i < X; i += 7) cross_valid[i] = 0;
+        std::vector<KVSegment> segs = {
+            {SegmentKind::kPast, pk.data(), pv.data(), past_pos.data(), nullptr, P},
+            {SegmentKind::kChunk, ck.data(), cv.data(), chunk_pos.data(), chunk_valid.data(), T},
+            {SegmentKind::kCross, xk.data(), xv.data(), nullptr, cross_valid.data(), X},
+        };
+        AttnMask mask;
+        mask.causal = causal;
+        mask.window = window;
+        mask.image_run = image_run.data();
+        for (size_t nseg : {size_t{2}, size_t{3}}) {
+          std::vector<KVSegment> use(segs.begin(), segs.begin() + nseg);
+          std::vector<float> out(q.size(), -1.f);
+          Attend(shape, mask, q.data(), chunk_pos.data(), T, use, out.data(), &pool);
+          const std::vector<float> ref = NaiveAttend(shape, mask, q, chunk_pos, use);
+          for (size_t i = 0; i < out.size(); ++i)
+            ASSERT_NEAR(out[i], ref[i], 2e-5) << "T=" << T << " causal=" << causal << " W=" << window
+                                              << " segs=" << nseg << " i=" << i;
+        }
+      }
     }
   }
 }

@@ -1,0 +1,38 @@
+// The two inner products of blocked (flash-style) attention, model/attention.cc:
+// a tile of query-key scores and the probability-weighted sum of value rows.
+// Scalar definitions (ref::) are the reference of the SIMD paths.
+#pragma once
+#include <cstdint>
+
+namespace gemma {
+
+// s[r*ld_s + j] = dot(q[r*ld_q .. +n), k[j*ld_k .. +n))  for r < rows, j < keys.
+void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int64_t ld_k, int64_t keys, int64_t n,
+                float* s, int64_t ld_s);
+
+// acc[r*ld_acc + i] += sum_j p[r*ld_p + j] * v[j*ld_v + i]  for r < rows, i < n.
+// A key whose weight is zero in every row is never read, so rows of masked
+// keys (empty cache slots) may hold anything, even NaN.
+void AttnAccumulate(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
+                    int64_t n, float* acc, int64_t ld_acc);
+
+namespace ref {
+void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int64_t ld_k, int64_t keys, int64_t n,
+                float* s, int64_t ld_s);
+void AttnAccumulate(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
+                    int64_t n, float* acc, int64_t ld_acc);
+}  // namespace ref
+
+namespace kern {
+// Per-ISA table (attn_kernels_avx2.cc, attn_kernels_avx512.cc).
+struct AttnKernels {
+  void (*scores)(const float* q, int64_t ld_q, int64_t rows, const float* k, int64_t ld_k, int64_t keys, int64_t n,
+                 float* s, int64_t ld_s);
+  void (*accumulate)(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
+                     int64_t n, float* acc, int64_t ld_acc);
+};
+extern const AttnKernels kAvx2Attn;
+extern const AttnKernels kAvx512Attn;
+}  // namespace kern
+
+}  // namespace gemma

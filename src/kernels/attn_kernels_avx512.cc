@@ -1,0 +1,32 @@
+// attn_kernels.h for AVX-512 (compiled with the AVX-512 flags, see CMake).
+#include <immintrin.h>
+
+#include "kernels/attn_simd-inl.h"
+
+namespace gemma::kern {
+namespace {
+
+struct Avx512AttnVec {
+  using F = __m512;
+  static constexpr int kLanes = 16;
+  static F Load(const float* p) { return _mm512_loadu_ps(p); }
+  static void Store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F Set1(float v) { return _mm512_set1_ps(v); }
+  static F Zero() { return _mm512_setzero_ps(); }
+  static F Add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F Fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static float ReduceAdd(F v) {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
+                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+};
+
+}  // namespace
+
+const AttnKernels kAvx512Attn = MakeAttnKernels<Avx512AttnVec>();
+
+}  // namespace gemma::kern
