@@ -178,7 +178,22 @@ std::unique_ptr<WeightStore> WeightStore::OpenDir(const std::string& dir_or_file
       if (ws->index_.count(name)) throw Error(p + ": tensor " + name + " appears in more than one shard");
       ws->index_[name] = &t;
     }
+    for (const auto& [k, v] : ws->files_.back()->metadata()) ws->metadata_[k] = v;
   }
+  return ws;
+}
+
+std::unique_ptr<WeightStore> WeightStore::FromViews(const std::string& source, std::vector<TensorView> views,
+                                                    std::shared_ptr<const void> owner, bool norms_include_one) {
+  auto ws = std::make_unique<WeightStore>();
+  ws->source_ = source;
+  ws->owner_ = std::move(owner);
+  ws->norms_include_one_ = norms_include_one;
+  for (auto& v : views) {
+    const std::string name = v.name;
+    if (!ws->views_.emplace(name, std::move(v)).second) throw Error(source + ": tensor " + name + " appears twice");
+  }
+  for (const auto& [name, t] : ws->views_) ws->index_[name] = &t;
   return ws;
 }
 

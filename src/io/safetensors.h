@@ -47,6 +47,10 @@ class SafeTensorsFile {
 class WeightStore {
  public:
   static std::unique_ptr<WeightStore> OpenDir(const std::string& dir_or_file);
+  // A store over tensors held elsewhere (a GGUF file, under checkpoint
+  // names); `owner` keeps their bytes alive. Throws Error on a repeated name.
+  static std::unique_ptr<WeightStore> FromViews(const std::string& source, std::vector<TensorView> views,
+                                                std::shared_ptr<const void> owner, bool norms_include_one);
 
   const TensorView* Find(const std::string& name) const;
   // Throws Error("<dir>: missing tensor <name>") when absent.
@@ -56,11 +60,19 @@ class WeightStore {
   bool Has(const std::string& name) const { return Find(name) != nullptr; }
   std::vector<std::string> Names() const;
   const std::string& source() const { return source_; }
+  // __metadata__ of every file, merged.
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // Gemma norm weights are stored as (1 + w) already (llama.cpp GGUF files).
+  bool norms_include_one() const { return norms_include_one_; }
 
  private:
   std::string source_;
   std::vector<std::unique_ptr<SafeTensorsFile>> files_;
   std::map<std::string, const TensorView*> index_;
+  std::map<std::string, std::string> metadata_;
+  std::map<std::string, TensorView> views_;  // FromViews only
+  std::shared_ptr<const void> owner_;
+  bool norms_include_one_ = false;
 };
 
 // Reads a whole tensor as float32 (F32/F16/BF16/F64/ints), e.g. norm weights.

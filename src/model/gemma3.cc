@@ -5,10 +5,12 @@
 
 namespace gemma {
 
-std::unique_ptr<Gemma3Model> Gemma3Model::Load(const ModelConfig& cfg, const WeightStore& ws) {
+std::unique_ptr<Gemma3Model> Gemma3Model::Load(const ModelConfig& cfg, const WeightStore& ws,
+                                               const WeightOptions& opts) {
   Check(cfg.arch == Arch::kGemma3, ws.source() + ": not a Gemma 3 checkpoint");
   auto m = std::make_unique<Gemma3Model>();
   m->cfg_ = cfg;
+  m->arena_ = std::make_unique<WeightArena>();
   for (const char* p : {"model.", "language_model.model.", "model.language_model."}) {
     if (ws.Has(std::string(p) + "embed_tokens.weight")) {
       m->prefix_ = p;
@@ -19,9 +21,12 @@ std::unique_ptr<Gemma3Model> Gemma3Model::Load(const ModelConfig& cfg, const Wei
     throw Error(ws.source() + ": missing tensor model.embed_tokens.weight (also looked for "
                 "language_model.model.embed_tokens.weight and model.language_model.embed_tokens.weight)");
   const TextConfig& tc = cfg.text;
-  const TensorView& e = ws.Get(m->prefix_ + "embed_tokens.weight", {tc.vocab_size, tc.hidden_size});
-  m->emb_ = TokenEmbedding(Mat{e.dtype, e.data, tc.vocab_size, tc.hidden_size}, EmbedScale(tc.hidden_size, e.dtype));
-  m->stack_ = std::make_unique<Stack>(tc, LoadStack(ws, tc, {m->prefix_, "input_layernorm", "post_attention_layernorm"}));
+  const std::string embed = m->prefix_ + "embed_tokens.weight";
+  // The multiplier stays the one of the file's dtype when the table is converted.
+  const float scale = EmbedScale(tc.hidden_size, EmbedScaleDType(ws, ws.Get(embed).dtype));
+  m->emb_ = TokenEmbedding(LoadEmbedding(ws, embed, tc.vocab_size, tc.hidden_size, m->arena_.get(), opts), scale);
+  m->stack_ = std::make_unique<Stack>(
+      tc, LoadStack(ws, tc, {m->prefix_, "input_layernorm", "post_attention_layernorm"}, m->arena_.get(), opts));
   return m;
 }
 

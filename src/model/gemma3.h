@@ -17,15 +17,21 @@ class Gemma3Model {
  public:
   // Finds the text weights under "model.", "language_model.model." (Hub
   // multimodal files) or "model.language_model." (newer re-saves).
-  static std::unique_ptr<Gemma3Model> Load(const ModelConfig& cfg, const WeightStore& ws);
+  // opts: conversions / huge-page copies of the matrices (default: views
+  // into the mmap in file dtype).
+  static std::unique_ptr<Gemma3Model> Load(const ModelConfig& cfg, const WeightStore& ws,
+                                           const WeightOptions& opts = {});
 
   const ModelConfig& config() const { return cfg_; }
   const Stack& stack() const { return *stack_; }
   const TokenEmbedding& embedding() const { return emb_; }
+  // Owner of converted / copied matrices (empty when every Mat views the mmap).
+  const WeightArena& arena() const { return *arena_; }
   const std::string& prefix() const { return prefix_; }
 
  private:
   ModelConfig cfg_;
+  std::unique_ptr<WeightArena> arena_;  // before the views into it
   std::string prefix_;
   std::unique_ptr<Stack> stack_;
   TokenEmbedding emb_;
@@ -41,6 +47,12 @@ class Gemma3Session {
   // replace the rows whose id is the config's image_token_index.
   void Forward(const int32_t* ids, int64_t T, float* logits, bool all_logits, const float* soft_rows = nullptr,
                int64_t soft_rows_count = 0, Dump* dump = nullptr);
+
+  // One decode step of several sessions of the same model (continuous
+  // batching): sessions[i] takes tokens[i] at its own position and its logits
+  // go to logits[i * V]. The matrices run once for all rows; each session
+  // attends only its own cache. Equals Forward on each, to float rounding.
+  static void DecodeBatch(const std::vector<Gemma3Session*>& sessions, const int32_t* tokens, float* logits);
 
   int64_t pos() const { return pos_; }
   int64_t context() const { return context_; }

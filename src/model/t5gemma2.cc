@@ -18,10 +18,12 @@ std::string FirstPresent(const WeightStore& ws, std::initializer_list<const char
 
 }  // namespace
 
-std::unique_ptr<T5Gemma2Model> T5Gemma2Model::Load(const ModelConfig& cfg, const WeightStore& ws) {
+std::unique_ptr<T5Gemma2Model> T5Gemma2Model::Load(const ModelConfig& cfg, const WeightStore& ws,
+                                                   const WeightOptions& opts) {
   Check(cfg.arch == Arch::kT5Gemma2, ws.source() + ": not a T5Gemma 2 checkpoint");
   auto m = std::make_unique<T5Gemma2Model>();
   m->cfg_ = cfg;
+  m->arena_ = std::make_unique<WeightArena>();
   // Newer transformers put the encoder's text stack under text_model.
   const std::string enc_prefix =
       ws.Has("model.encoder.text_model.layers.0.self_attn.q_proj.weight") ? "model.encoder.text_model." : "model.encoder.";
@@ -30,17 +32,20 @@ std::unique_ptr<T5Gemma2Model> T5Gemma2Model::Load(const ModelConfig& cfg, const
            "model.decoder.embed_tokens.weight", "lm_head.out_proj.weight"});
   if (embed.empty()) throw Error(ws.source() + ": missing tensor model.encoder.embed_tokens.weight");
   const int64_t V = cfg.text.vocab_size, H = cfg.text.hidden_size;
-  const TensorView& e = ws.Get(embed, {V, H});
-  m->emb_ = TokenEmbedding(Mat{e.dtype, e.data, V, H}, EmbedScale(static_cast<int>(H), e.dtype));
+  // The multiplier stays the one of the file's dtype when the table is converted.
+  const float scale = EmbedScale(static_cast<int>(H), EmbedScaleDType(ws, ws.Get(embed).dtype));
+  m->emb_ = TokenEmbedding(LoadEmbedding(ws, embed, V, H, m->arena_.get(), opts), scale);
   const std::string eoi = FirstPresent(
       ws, {"model.encoder.embed_tokens.eoi_embedding", "model.encoder.text_model.embed_tokens.eoi_embedding",
            "model.decoder.embed_tokens.eoi_embedding"});
   if (eoi.empty()) throw Error(ws.source() + ": missing tensor model.encoder.embed_tokens.eoi_embedding");
   m->eoi_ = ToFloatVector(ws.Get(eoi, {H}));
   m->encoder_ = std::make_unique<Stack>(
-      cfg.encoder, LoadStack(ws, cfg.encoder, {enc_prefix, "pre_self_attn_layernorm", "post_self_attn_layernorm"}));
+      cfg.encoder, LoadStack(ws, cfg.encoder, {enc_prefix, "pre_self_attn_layernorm", "post_self_attn_layernorm"},
+                             m->arena_.get(), opts));
   m->decoder_ = std::make_unique<Stack>(
-      cfg.text, LoadStack(ws, cfg.text, {"model.decoder.", "pre_self_attn_layernorm", "post_self_attn_layernorm"}));
+      cfg.text, LoadStack(ws, cfg.text, {"model.decoder.", "pre_self_attn_layernorm", "post_self_attn_layernorm"},
+                          m->arena_.get(), opts));
   return m;
 }
 

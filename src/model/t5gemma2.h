@@ -18,12 +18,17 @@ namespace gemma {
 
 class T5Gemma2Model {
  public:
-  static std::unique_ptr<T5Gemma2Model> Load(const ModelConfig& cfg, const WeightStore& ws);
+  // opts: conversions / huge-page copies of the matrices (default: views
+  // into the mmap in file dtype).
+  static std::unique_ptr<T5Gemma2Model> Load(const ModelConfig& cfg, const WeightStore& ws,
+                                             const WeightOptions& opts = {});
 
   const ModelConfig& config() const { return cfg_; }
   const Stack& encoder() const { return *encoder_; }
   const Stack& decoder() const { return *decoder_; }
   const TokenEmbedding& embedding() const { return emb_; }
+  // Owner of converted / copied matrices (empty when every Mat views the mmap).
+  const WeightArena& arena() const { return *arena_; }
   const std::vector<float>& eoi_embedding() const { return eoi_; }
 
   // Runs the encoder over ids [S] (valid[s] = 0 marks padding; null = all
@@ -34,6 +39,7 @@ class T5Gemma2Model {
 
  private:
   ModelConfig cfg_;
+  std::unique_ptr<WeightArena> arena_;  // before the views into it
   std::unique_ptr<Stack> encoder_, decoder_;
   TokenEmbedding emb_;
   std::vector<float> eoi_;
@@ -49,6 +55,10 @@ class T5Gemma2Session {
                        int64_t soft_rows_count = 0, Dump* dump = nullptr);
   // Feeds decoder ids at positions pos()..pos()+T-1 (0 = the start token).
   void Forward(const int32_t* ids, int64_t T, float* logits, bool all_logits, Dump* dump = nullptr);
+
+  // One decoder step of several sessions of the same model, each with its
+  // own encoder input (see Gemma3Session::DecodeBatch).
+  static void DecodeBatch(const std::vector<T5Gemma2Session*>& sessions, const int32_t* tokens, float* logits);
 
   int64_t pos() const { return pos_; }
   int64_t context() const { return context_; }

@@ -1,15 +1,77 @@
 // Weights of one Gemma 3 style transformer stack, viewed in place in the
 // memory-mapped checkpoint (matrices) or widened to float32 (norm vectors,
 // stored as 1 + w because every Gemma norm multiplies by (1 + w)).
+//
+// At load, matrices may instead be converted (quantized to q8_0 / q4_0,
+// rounded to bf16) or copied as they are into huge-page buffers owned by a
+// WeightArena that the model keeps alive; the Mats then view the arena.
 #pragma once
+#include <cstddef>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "io/config.h"
 #include "io/safetensors.h"
 #include "kernels/matmul.h"
+#include "kernels/weight_buffer.h"
 
 namespace gemma {
+
+class ThreadPool;
+
+// How the matrices are stored once loaded. nullopt dtypes keep the file's.
+struct WeightOptions {
+  std::optional<DType> layers;  // q/k/v/o and gate/up/down of every stack
+  std::optional<DType> embed;   // the tied embedding / LM head (default: `layers`)
+  // Copy matrices kept in their file dtype out of the mmap into huge-page
+  // buffers: decode streams every weight once per token, and 4 KiB pages
+  // halve the read bandwidth on VMs (see kernels/weight_buffer.h). A copy is
+  // bit-identical, so results do not change.
+  bool copy = false;
+
+  std::optional<DType> embed_dtype() const { return embed ? embed : layers; }
+};
+
+// Whether front ends copy file-dtype matrices into huge pages unless told
+// otherwise (--mmap-only): measured with `gemma bench` (docs/PERFORMANCE.md).
+inline constexpr bool kCopyWeightsByDefault = true;
+
+// "bf16", "f16", "f32", "q8_0", "q4_0" (any case); throws Error naming `flag`.
+DType ParseWeightDType(const std::string& s, const std::string& flag);
+
+// Owner of converted / copied weight bytes. Small matrices share 64 MiB
+// slabs (a WeightBuffer rounds up to 2 MiB); large ones get their own.
+class WeightArena {
+ public:
+  struct Entry {
+    std::string name;  // tensor name in the checkpoint
+    Mat mat;           // what the model uses
+    DType file_dtype;  // as stored in the checkpoint
+    bool owned;        // mat points into the arena (else into the mmap)
+  };
+
+  // Returns `m` in dtype `target` (nullopt: unchanged), converting or, with
+  // `copy`, copying into the arena. Block dtypes need cols % 32 == 0; other
+  // matrices stay in their file dtype (counted in kept_for_shape()).
+  Mat Place(const std::string& name, const Mat& m, std::optional<DType> target, bool copy, ThreadPool* pool);
+
+  const std::vector<Entry>& entries() const { return entries_; }
+  const Entry* Find(const std::string& name) const;
+  size_t owned_bytes() const { return owned_bytes_; }
+  int kept_for_shape() const { return kept_for_shape_; }
+
+ private:
+  uint8_t* Allocate(size_t bytes);
+
+  std::vector<WeightBuffer> buffers_;
+  int slab_ = -1;         // index in buffers_ of the slab being filled
+  size_t slab_used_ = 0;  // bytes used in it
+  size_t owned_bytes_ = 0;
+  int kept_for_shape_ = 0;
+  std::vector<Entry> entries_;
+};
 
 struct LayerWeights {
   Mat q_proj, k_proj, v_proj, o_proj;  // [heads*hd, H], [kv*hd, H], [kv*hd, H], [H, heads*hd]
@@ -32,14 +94,27 @@ struct StackNames {
 
 // Views a 2-D tensor as a Mat after checking its shape [rows, cols].
 Mat MatFromTensor(const WeightStore& ws, const std::string& name, int64_t rows, int64_t cols);
-// Reads a [n] norm weight as (1 + w) in float32.
+// Reads a [n] norm weight as (1 + w) in float32 (as stored when the store's
+// norms already include the 1, as in llama.cpp GGUF files).
 std::vector<float> LoadNormPlusOne(const WeightStore& ws, const std::string& name, int64_t n);
 
 // Loads every layer and the final norm of a stack; throws Error naming any
-// missing tensor or wrong shape.
-StackWeights LoadStack(const WeightStore& ws, const TextConfig& cfg, const StackNames& names);
+// missing tensor or wrong shape. With an arena, matrices go through
+// arena->Place per `opts`; without one they are views into the store.
+StackWeights LoadStack(const WeightStore& ws, const TextConfig& cfg, const StackNames& names,
+                       WeightArena* arena = nullptr, const WeightOptions& opts = {});
+
+// The embedding table [V, H] placed per opts (embed dtype).
+Mat LoadEmbedding(const WeightStore& ws, const std::string& name, int64_t V, int64_t H, WeightArena* arena,
+                  const WeightOptions& opts);
 
 // The embedding multiplier HF uses: sqrt(H) rounded to the embedding's dtype.
 float EmbedScale(int hidden_size, DType embed_dtype);
+// The dtype whose rounding of sqrt(H) the checkpoint's embedding implies:
+// its own for float dtypes; for a quantized file, the original dtype recorded
+// by `gemma quantize` (metadata kEmbedScaleDTypeKey), else bf16 (released
+// checkpoints are bf16).
+DType EmbedScaleDType(const WeightStore& ws, DType file_dtype);
+inline constexpr const char* kEmbedScaleDTypeKey = "gemma.embed_scale_dtype";
 
 }  // namespace gemma

@@ -1,22 +1,39 @@
 #include "runtime/engine.h"
 
+#include <filesystem>
+
 #include "base/error.h"
+#include "io/gguf.h"
 
 namespace gemma {
 
-std::unique_ptr<Engine> Engine::Load(const std::string& dir) {
+std::unique_ptr<Engine> Engine::Load(const std::string& dir, const WeightOptions& weights) {
   auto e = std::make_unique<Engine>();
   e->dir_ = dir;
+  e->weight_options_ = weights;
+  if (std::filesystem::is_regular_file(dir) && IsGgufFile(dir)) {
+    GgufModel g = LoadGgufModel(dir);
+    e->gguf_ = true;
+    e->cfg_ = std::move(g.cfg);
+    e->ws_ = std::move(g.weights);
+    e->eos_ids_ = std::move(g.eos_ids);
+    e->tokenizer_proto_ = std::move(g.tokenizer_proto);
+    e->tokenizer_error_ = std::move(g.tokenizer_error);
+    e->g3_ = Gemma3Model::Load(e->cfg_, *e->ws_, weights);
+    return e;
+  }
   e->cfg_ = LoadModelConfig(dir);
   e->ws_ = WeightStore::OpenDir(dir);
   if (e->cfg_.arch == Arch::kT5Gemma2) {
-    e->t5_ = T5Gemma2Model::Load(e->cfg_, *e->ws_);
+    e->t5_ = T5Gemma2Model::Load(e->cfg_, *e->ws_, weights);
   } else {
-    e->g3_ = Gemma3Model::Load(e->cfg_, *e->ws_);
+    e->g3_ = Gemma3Model::Load(e->cfg_, *e->ws_, weights);
   }
   e->eos_ids_ = LoadGenerationEos(dir).value_or(e->cfg_.eos_ids);
   return e;
 }
+
+const WeightArena& Engine::arena() const { return g3_ ? g3_->arena() : t5_->arena(); }
 
 const TokenEmbedding& Engine::embedding() const { return g3_ ? g3_->embedding() : t5_->embedding(); }
 

@@ -15,8 +15,11 @@ namespace gemma {
 
 class Engine {
  public:
-  // dir: a Hugging Face checkpoint folder. Throws Error naming what is wrong.
-  static std::unique_ptr<Engine> Load(const std::string& dir);
+  // dir: a Hugging Face checkpoint folder, or a llama.cpp .gguf file of a
+  // Gemma 3 text model. weights: dtype conversions / huge-page copies at load
+  // (default: the file's dtypes, read through the mmap). Throws Error naming
+  // what is wrong.
+  static std::unique_ptr<Engine> Load(const std::string& dir, const WeightOptions& weights = {});
 
   const std::string& dir() const { return dir_; }
   const ModelConfig& config() const { return cfg_; }
@@ -30,6 +33,14 @@ class Engine {
   const std::vector<int>& eos_ids() const { return eos_ids_; }
   // Largest context the model supports.
   int64_t max_context() const { return cfg_.text.max_position_embeddings; }
+  // GGUF only: the vocabulary as a SentencePiece model (see LoadTokenizerFor),
+  // or empty with the reason in gguf_tokenizer_error().
+  bool is_gguf() const { return gguf_; }
+  const std::string& gguf_tokenizer_proto() const { return tokenizer_proto_; }
+  const std::string& gguf_tokenizer_error() const { return tokenizer_error_; }
+  // Converted / copied matrices of the loaded model.
+  const WeightArena& arena() const;
+  const WeightOptions& weight_options() const { return weight_options_; }
 
  private:
   std::string dir_;
@@ -38,6 +49,9 @@ class Engine {
   std::unique_ptr<Gemma3Model> g3_;
   std::unique_ptr<T5Gemma2Model> t5_;
   std::vector<int> eos_ids_;
+  WeightOptions weight_options_;
+  bool gguf_ = false;
+  std::string tokenizer_proto_, tokenizer_error_;
 };
 
 // Input of one request. For T5Gemma 2, encoder_ids go to the encoder and ids
