@@ -38,7 +38,16 @@ std::vector<int32_t> GenerateTokens(Session& session, const float* logits, const
 }
 
 std::unique_ptr<Tokenizer> LoadTokenizerFor(const Engine& engine, const std::string& tokenizer_path) {
-  auto tok = tokenizer_path.empty() ? Tokenizer::FromModelDir(engine.dir()) : Tokenizer::FromFile(tokenizer_path);
+  std::unique_ptr<Tokenizer> tok;
+  if (!tokenizer_path.empty()) {
+    tok = Tokenizer::FromFile(tokenizer_path);
+  } else if (engine.is_gguf()) {
+    // A GGUF file carries its vocabulary in metadata, rebuilt as a SentencePiece model.
+    if (engine.gguf_tokenizer_proto().empty()) throw Error(engine.gguf_tokenizer_error());
+    tok = Tokenizer::FromSentencePiece(engine.gguf_tokenizer_proto(), engine.dir());
+  } else {
+    tok = Tokenizer::FromModelDir(engine.dir());
+  }
   // The tokenizer may know one id past the table: <image_soft_token>, which
   // text-only checkpoints never embed.
   const int64_t model_vocab = engine.vocab_size();
