@@ -1,6 +1,7 @@
 // gemma bench: prefill and decode speed, reported next to this machine's
 // measured limits (read bandwidth for decode, matrix FLOP/s for prefill) so
 // that figures survive noisy machines.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/inputs.h"
 #include "kernels/cpu_features.h"
 #include "kernels/machine_limits.h"
 #include "kernels/thread_pool.h"
@@ -42,6 +44,26 @@ double StackMatrixMacs(const Stack& s) {
   return n;
 }
 
+// "Q4_0" when every matrix of the model has that dtype, else "Q4_0+BF16" style.
+std::string DTypeSummary(const std::vector<const Mat*>& mats) {
+  std::vector<std::string> names;
+  for (const Mat* m : mats) {
+    const std::string n = DTypeName(m->dtype);
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  }
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : "+") + n;
+  return s;
+}
+
+std::vector<const Mat*> StackMats(const Stack& s) {
+  std::vector<const Mat*> out;
+  for (const auto& l : s.weights().layers)
+    for (const Mat* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj})
+      out.push_back(m);
+  return out;
+}
+
 }  // namespace
 
 void AddBenchCommand(CLI::App& app) {
@@ -52,7 +74,8 @@ void AddBenchCommand(CLI::App& app) {
   auto context_tokens = std::make_shared<int>(0);
   auto threads = std::make_shared<int>(0);
   auto json_out = std::make_shared<bool>(false);
-  cmd->add_option("--model", *model, "checkpoint folder")->required();
+  auto weight_flags = std::make_shared<WeightFlags>();
+  cmd->add_option("--model", *model, "checkpoint folder or .gguf file")->required();
   cmd->add_option("--prompt-tokens", *prompt_tokens, "prompt length (encoder length for T5Gemma 2)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--gen-tokens", *gen_tokens, "tokens to decode")->check(CLI::PositiveNumber);
@@ -61,10 +84,13 @@ void AddBenchCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", *threads, "threads (default: all cores)");
   cmd->add_flag("--json", *json_out, "print one JSON object on stdout");
+  AddWeightFlags(cmd, weight_flags.get());
   cmd->callback([=] {
     SetDefaultThreads(*threads);
     ThreadPool& pool = DefaultPool();
-    auto engine = Engine::Load(*model);
+    const auto load0 = std::chrono::steady_clock::now();
+    auto engine = Engine::Load(*model, ToWeightOptions(*weight_flags));
+    const double load_s = Seconds(load0, std::chrono::steady_clock::now());
     const int64_t V = engine->vocab_size();
     std::mt19937 rng(1234);
     std::uniform_int_distribution<int32_t> tok(3, static_cast<int32_t>(std::min<int64_t>(V, 200000)) - 1);
@@ -113,6 +139,9 @@ void AddBenchCommand(CLI::App& app) {
     if (!engine->is_encoder_decoder()) prefill_flops += 2.0 * head.rows * head.cols / *prompt_tokens;  // last row
     const double roofline = decode_tps * decode_bytes / (bw * 1e9);
     const double prefill_frac = prefill_tps * prefill_flops / (peak * 1e9);
+    const std::string layers_dtype = DTypeSummary(StackMats(dec));
+    const std::string embed_dtype = DTypeName(head.dtype);
+    const bool copied = engine->weight_options().copy;
 
     if (*json_out) {
       nlohmann::json j = {
@@ -131,6 +160,10 @@ void AddBenchCommand(CLI::App& app) {
           {"decode_roofline_fraction", roofline},
           {"prefill_flops_per_token", prefill_flops},
           {"prefill_peak_fraction", prefill_frac},
+          {"dtype", layers_dtype},
+          {"embed_dtype", embed_dtype},
+          {"weights_copied", copied},
+          {"load_seconds", load_s},
       };
       if (engine->is_encoder_decoder()) {
         j["encoder_tokens_per_s"] = prefill_tps;
@@ -140,6 +173,8 @@ void AddBenchCommand(CLI::App& app) {
     } else {
       std::printf("model %s, %d threads, kernels %s\n", model->c_str(), pool.num_threads(), ActiveIsaName());
       std::printf("machine: read bandwidth %.1f GB/s, f32 FMA peak %.1f GFLOP/s\n", bw, peak);
+      std::printf("weights: layers %s, embedding %s, %s (loaded in %.2f s)\n", layers_dtype.c_str(),
+                  embed_dtype.c_str(), copied ? "in huge pages" : "read through the mmap", load_s);
       std::printf("%s: %d tokens, %.1f tok/s (%.1f%% of FLOP peak)\n",
                   engine->is_encoder_decoder() ? "encoder prefill" : "prefill", *prompt_tokens, prefill_tps,
                   100 * prefill_frac);

@@ -9,6 +9,7 @@ void AddLogitsCommand(CLI::App& app);
 void AddInfoCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
 void AddInitRandomCommand(CLI::App& app);
+void AddQuantizeCommand(CLI::App& app);
 // Defined in src/server (library gemma_server).
 void AddServeCommand(CLI::App& app);
 void AddTokenizeCommands(CLI::App& app);

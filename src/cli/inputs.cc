@@ -10,8 +10,26 @@
 
 namespace gemma {
 
+void AddWeightFlags(CLI::App* cmd, WeightFlags* f) {
+  cmd->add_option("--dtype", f->dtype, "weight dtype at load: bf16 | q8_0 | q4_0 (also f16, f32; default: the file's)");
+  cmd->add_option("--embed-dtype", f->embed_dtype, "dtype of the embedding / LM head (default: as --dtype)");
+  auto* mmap_only = cmd->add_flag("--mmap-only,--no-copy-weights", f->mmap_only,
+                                  "read weights kept in file dtype through the file mapping (4 KiB pages)");
+  cmd->add_flag("--copy-weights", f->copy, "copy weights kept in file dtype into huge pages (faster decode)")
+      ->excludes(mmap_only);
+}
+
+WeightOptions ToWeightOptions(const WeightFlags& f) {
+  WeightOptions o;
+  if (!f.dtype.empty()) o.layers = ParseWeightDType(f.dtype, "--dtype");
+  if (!f.embed_dtype.empty()) o.embed = ParseWeightDType(f.embed_dtype, "--embed-dtype");
+  o.copy = f.copy || (kCopyWeightsByDefault && !f.mmap_only);
+  return o;
+}
+
 void AddInputFlags(CLI::App* cmd, InputFlags* f, bool with_text) {
-  cmd->add_option("--model", f->model, "checkpoint folder (config.json + *.safetensors)")->required();
+  cmd->add_option("--model", f->model, "checkpoint folder (config.json + *.safetensors), or a Gemma 3 .gguf file")
+      ->required();
   cmd->add_option("--ids", f->ids, "prompt token ids, comma-separated (T5Gemma 2: decoder prefix)");
   cmd->add_option("--encoder-ids", f->encoder_ids, "T5Gemma 2 encoder token ids (pad id = padding)");
   if (with_text) {
@@ -27,6 +45,7 @@ void AddInputFlags(CLI::App* cmd, InputFlags* f, bool with_text) {
                   "preprocessed images: safetensors with pixel_values [3,H,W] or [N,3,H,W]");
   cmd->add_option("--threads", f->threads, "worker threads (default: all cores)");
   cmd->add_option("--ctx", f->ctx, "context size in tokens (default: what the request needs)");
+  AddWeightFlags(cmd, &f->weights);
 }
 
 int64_t ContextFor(const Engine& engine, int64_t flag_ctx, int64_t needed) {
@@ -45,7 +64,7 @@ int64_t ContextFor(const Engine& engine, int64_t flag_ctx, int64_t needed) {
 LoadedInputs LoadInputs(const InputFlags& f) {
   SetDefaultThreads(f.threads);
   LoadedInputs in;
-  in.engine = Engine::Load(f.model);
+  in.engine = Engine::Load(f.model, ToWeightOptions(f.weights));
   const Engine& e = *in.engine;
   if (!f.prompt.empty() && (!f.ids.empty() && !e.is_encoder_decoder()))
     throw Error("give either --prompt or --ids, not both");
@@ -64,7 +83,7 @@ LoadedInputs LoadInputs(const InputFlags& f) {
   }
 
   const bool need_tokenizer = !f.prompt.empty();
-  if (need_tokenizer || !f.tokenizer.empty() || std::filesystem::exists(f.model + "/tokenizer.json") ||
+  if (need_tokenizer || !f.tokenizer.empty() || e.is_gguf() || std::filesystem::exists(f.model + "/tokenizer.json") ||
       std::filesystem::exists(f.model + "/tokenizer.model")) {
     try {
       in.tokenizer = LoadTokenizerFor(e, f.tokenizer);

@@ -12,6 +12,16 @@
 
 namespace gemma {
 
+// --dtype / --embed-dtype / --mmap-only: how weights are stored once loaded.
+struct WeightFlags {
+  std::string dtype;        // "" = the file's dtype
+  std::string embed_dtype;  // "" = as --dtype
+  bool mmap_only = false;   // read matrices kept in file dtype through the mmap
+  bool copy = false;        // copy them into huge pages (the default; see kCopyWeightsByDefault)
+};
+void AddWeightFlags(CLI::App* cmd, WeightFlags* f);
+WeightOptions ToWeightOptions(const WeightFlags& f);
+
 struct InputFlags {
   std::string model;
   std::string ids;
@@ -25,6 +35,7 @@ struct InputFlags {
   std::string pixel_values;
   int threads = 0;
   int64_t ctx = 0;
+  WeightFlags weights;
 };
 
 void AddInputFlags(CLI::App* cmd, InputFlags* f, bool with_text);

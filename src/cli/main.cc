@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   gemma::AddInfoCommand(app);
   gemma::AddBenchCommand(app);
   gemma::AddInitRandomCommand(app);
+  gemma::AddQuantizeCommand(app);
   gemma::AddServeCommand(app);
   gemma::AddTokenizeCommands(app);
   gemma::AddImageEmbedCommand(app);
