@@ -96,6 +96,8 @@ void AddChatCommand(CLI::App& app) {
         const int n_img = static_cast<int>(pixels.size());
         g_cancel.store(false);
         const float* logits;
+        const int64_t pos_before = (e.is_encoder_decoder() || first) ? 0 : session.pos();
+        int64_t fed = 0;
         if (e.is_encoder_decoder() || first) {
           // The whole conversation through the template.
           TextRequest req;
@@ -108,6 +110,7 @@ void AddChatCommand(CLI::App& app) {
           p.soft_rows = soft;
           p.soft_rows_count = static_cast<int64_t>(n_img) * e.config().mm_tokens_per_image;
           logits = session.Start(p);
+          fed = static_cast<int64_t>(e.is_encoder_decoder() ? p.encoder_ids.size() : p.ids.size());
         } else {
           // Only the new turn: close the previous answer, open the next one.
           std::string turn = "<end_of_turn>\n<start_of_turn>user\n";
@@ -128,7 +131,11 @@ void AddChatCommand(CLI::App& app) {
             throw Error("context full (" + std::to_string(session.context()) + " tokens): start a new chat or raise --ctx");
           logits = session.Append(ids32.data(), static_cast<int64_t>(ids32.size()), soft.data(),
                                   static_cast<int64_t>(n_img) * e.config().mm_tokens_per_image);
+          fed = static_cast<int64_t>(ids32.size());
         }
+        // How much of the conversation was reused from the cache.
+        std::fprintf(stderr, "[turn: %lld new tokens processed, %lld reused from the cache]\n",
+                     static_cast<long long>(fed), static_cast<long long>(pos_before));
         pending_images.clear();
         first = false;
         StreamDecoder stream(*tok, /*skip_special=*/true);
