@@ -233,6 +233,23 @@ TEST_F(CliText, GenerateFromTextStreamsTextAndIdsAgree) {
   EXPECT_NE(text.err.find("[prompt " + std::to_string(n) + " tokens"), std::string::npos) << text.err << tok.out;
 }
 
+TEST_F(CliText, ChatReusesTheCacheAcrossTurns) {
+  const std::string in = testing::TempDir() + "/chat_in.txt";
+  std::ofstream(in) << "Hello there\nAnd a second question\n/exit\n";
+  RunResult r = RunGemma("chat --model " + dir_ + " --system 'Be brief.' --max-new-tokens 5 < " + in);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << r.out;
+  // Turn 1 processes the whole rendered prompt; turn 2 only its own tokens,
+  // reusing turn 1's prompt and answer from the KV cache.
+  const size_t t1 = r.err.find("[turn: ");
+  const size_t t2 = r.err.find("[turn: ", t1 + 1);
+  ASSERT_NE(t2, std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("0 reused"), std::string::npos) << r.err;
+  const long reused = std::stol(r.err.substr(r.err.find("processed, ", t2) + 11));
+  const long first_prompt = std::stol(r.err.substr(t1 + 7));
+  EXPECT_GE(reused, first_prompt) << r.err;
+}
+
 TEST_F(CliText, TokenizerVocabularyMustMatchTheModel) {
   RunResult r = RunGemma("generate --model tests/data/golden/gemma3-tiny-a --tokenizer " + RealTokenizer() +
                          " --prompt hi --max-new-tokens 1");
