@@ -92,6 +92,23 @@ std::vector<float> SoftTokens(const Case& c, int64_t* count) {
   return ToFloatVector(*t);
 }
 
+// Greedy decoding through the session's KV cache, starting from the full
+// forward's logits: ids and every step's logits against the reference.
+template <typename SessionT>
+void CheckGreedy(const Case& c, SessionT& s, const std::vector<float>& logits, int64_t V) {
+  const auto greedy_ids = ToFloatVector(*c.expected->Find("greedy_ids"));
+  const int64_t N = static_cast<int64_t>(greedy_ids.size());
+  std::vector<float> got(static_cast<size_t>(N * V));
+  std::vector<float> row(logits.end() - V, logits.end());
+  for (int64_t j = 0; j < N; ++j) {
+    std::copy(row.begin(), row.end(), got.begin() + j * V);
+    const int32_t next = Argmax(row.data(), V);
+    ASSERT_EQ(next, static_cast<int32_t>(greedy_ids[j])) << "greedy step " << j;
+    if (j + 1 < N) s.Forward(&next, 1, row.data(), false);
+  }
+  ExpectClose(got, c.F("greedy_logits"), "greedy_logits");
+}
+
 class Gemma3Golden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Gemma3Golden, FullForwardGreedyAndIncremental) {
@@ -124,18 +141,7 @@ TEST_P(Gemma3Golden, FullForwardGreedyAndIncremental) {
   (void)H;
 
   // Greedy continuation through the KV cache.
-  const std::vector<float> greedy_logits = c.F("greedy_logits");
-  const auto greedy_ids = ToFloatVector(*c.expected->Find("greedy_ids"));
-  const int64_t N = static_cast<int64_t>(greedy_ids.size());
-  std::vector<float> got(static_cast<size_t>(N * V));
-  std::vector<float> row(logits.end() - V, logits.end());
-  for (int64_t j = 0; j < N; ++j) {
-    std::copy(row.begin(), row.end(), got.begin() + j * V);
-    const int32_t next = Argmax(row.data(), V);
-    ASSERT_EQ(next, static_cast<int32_t>(greedy_ids[j])) << "greedy step " << j;
-    if (j + 1 < N) s.Forward(&next, 1, row.data(), false);
-  }
-  ExpectClose(got, greedy_logits, "greedy_logits");
+  CheckGreedy(c, s, logits, V);
 
   // Incremental: the prompt in uneven chunks (token by token where no image
   // block forces a larger chunk) reproduces the full-sequence logits.
@@ -216,17 +222,7 @@ TEST_P(T5Gemma2Golden, EncoderDecoderGreedyAndIncremental) {
   ExpectClose(dump["decoder_layer0_attn_output"], c.F("decoder_layer0_attn_output"), "decoder_layer0_attn_output");
   ExpectClose(logits, c.F("logits"), "logits");
 
-  const auto greedy_ids = ToFloatVector(*c.expected->Find("greedy_ids"));
-  const int64_t N = static_cast<int64_t>(greedy_ids.size());
-  std::vector<float> got(static_cast<size_t>(N * V));
-  std::vector<float> row(logits.end() - V, logits.end());
-  for (int64_t j = 0; j < N; ++j) {
-    std::copy(row.begin(), row.end(), got.begin() + j * V);
-    const int32_t next = Argmax(row.data(), V);
-    ASSERT_EQ(next, static_cast<int32_t>(greedy_ids[j])) << "greedy step " << j;
-    if (j + 1 < N) s.Forward(&next, 1, row.data(), false);
-  }
-  ExpectClose(got, c.F("greedy_logits"), "greedy_logits");
+  CheckGreedy(c, s, logits, V);
 
   // Token-by-token decoder prefix after re-encoding reproduces the logits.
   T5Gemma2Session inc(*model, 256);
