@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/inputs.h"
 #include "kernels/cpu_features.h"
 #include "model/kv_cache.h"
 #include "runtime/engine.h"
@@ -42,10 +43,15 @@ void AddInfoCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "describe a checkpoint: architecture, parameters, dtypes, KV cache");
   auto model = std::make_shared<std::string>();
   auto context = std::make_shared<int64_t>(0);
-  cmd->add_option("--model", *model, "checkpoint folder")->required();
+  auto weight_flags = std::make_shared<WeightFlags>();
+  cmd->add_option("--model", *model, "checkpoint folder or .gguf file")->required();
   cmd->add_option("--context", *context, "context length for the KV-cache size (default: the model's maximum)");
+  AddWeightFlags(cmd, weight_flags.get());
   cmd->callback([=] {
-    auto engine = Engine::Load(*model);
+    // Info does not need huge-page copies unless asked for explicitly.
+    WeightFlags wf = *weight_flags;
+    if (!wf.copy) wf.mmap_only = true;
+    auto engine = Engine::Load(*model, ToWeightOptions(wf));
     const ModelConfig& cfg = engine->config();
     const int64_t ctx = *context > 0 ? *context : engine->max_context();
     std::printf("model: %s\n", model->c_str());
@@ -83,7 +89,18 @@ void AddInfoCommand(CLI::App& app) {
     std::printf("kv cache for context %lld: %s (%zu bytes, float32; sliding layers keep %d positions)\n",
                 static_cast<long long>(ctx), Bytes(static_cast<double>(kv)).c_str(), kv,
                 std::max(1, cfg.text.sliding_window - 1));
-    std::printf("compute: f32 activations, weights in file dtype; kernels: %s\n", ActiveIsaName());
+    std::map<std::string, double> loaded;
+    for (const auto& e : engine->arena().entries())
+      loaded[DTypeName(e.mat.dtype)] += static_cast<double>(e.mat.rows) * e.mat.row_bytes();
+    std::printf("matrices as loaded:");
+    for (const auto& [d, b] : loaded) std::printf(" %s=%s", d.c_str(), Bytes(b).c_str());
+    std::printf(" (%s converted or copied%s)\n", Bytes(static_cast<double>(engine->arena().owned_bytes())).c_str(),
+                engine->arena().kept_for_shape() > 0
+                    ? (", " + std::to_string(engine->arena().kept_for_shape()) + " kept: rows not whole blocks of 32").c_str()
+                    : "");
+    if (engine->is_gguf() && engine->gguf_tokenizer_proto().empty())
+      std::printf("tokenizer: none usable in the GGUF (%s)\n", engine->gguf_tokenizer_error().c_str());
+    std::printf("compute: f32 activations, weights as loaded; kernels: %s\n", ActiveIsaName());
   });
 }
 
