@@ -44,29 +44,60 @@ void RunDecoderChunk(const Stack& stack, const TokenEmbedding& emb, std::optiona
                      const std::vector<CrossKV>* cross, const DecoderChunk& c, Workspace& ws, ThreadPool* pool) {
   if (c.T <= 0) throw Error("empty input: no token ids");
   const int64_t H = emb.hidden();
-  std::vector<float> x(static_cast<size_t>(c.T * H));
-  std::vector<int32_t> image_run;
-  EmbedChunk(emb, c, x.data(), c.image_blocks ? &image_run : nullptr);
-  if (c.dump) (*c.dump)[c.dump_prefix + "embeddings"] = x;
-  std::vector<int32_t> positions(static_cast<size_t>(c.T));
-  std::iota(positions.begin(), positions.end(), c.start_pos);
+  // Workspace buffers (only grow): decoding token by token allocates nothing.
+  if (static_cast<int64_t>(ws.x.size()) < c.T * H) ws.x.resize(static_cast<size_t>(c.T * H));
+  float* x = ws.x.data();
+  EmbedChunk(emb, c, x, c.image_blocks ? &ws.image_run : nullptr);
+  if (c.dump) (*c.dump)[c.dump_prefix + "embeddings"] = std::vector<float>(x, x + c.T * H);
+  ws.positions.resize(static_cast<size_t>(c.T));
+  std::iota(ws.positions.begin(), ws.positions.end(), c.start_pos);
   StackInputs in;
-  in.positions = positions.data();
+  in.positions = ws.positions.data();
   in.T = c.T;
   in.causal = true;
-  in.image_run = c.image_blocks ? image_run.data() : nullptr;
+  in.image_run = c.image_blocks ? ws.image_run.data() : nullptr;
   in.kv = kv;
   in.cross = cross;
   in.dump = c.dump;
   in.dump_prefix = c.dump_prefix;
-  stack.Forward(x.data(), in, ws, pool);
-  if (c.dump) (*c.dump)[c.dump_prefix + "final_hidden"] = x;
+  stack.Forward(x, in, ws, pool);
+  if (c.dump) (*c.dump)[c.dump_prefix + "final_hidden"] = std::vector<float>(x, x + c.T * H);
   if (!c.logits) return;
   if (c.all_logits) {
-    emb.Logits(x.data(), c.T, c.logits, softcap, pool);
+    emb.Logits(x, c.T, c.logits, softcap, pool);
   } else {
-    emb.Logits(x.data() + (c.T - 1) * H, 1, c.logits, softcap, pool);
+    emb.Logits(x + (c.T - 1) * H, 1, c.logits, softcap, pool);
   }
+}
+
+void RunDecoderBatch(const Stack& stack, const TokenEmbedding& emb, std::optional<double> softcap,
+                     const DecoderChunk& rules, const DecoderBatchRow* rows, int64_t N, float* logits, Workspace& ws,
+                     ThreadPool* pool) {
+  if (N <= 0) return;
+  const int64_t H = emb.hidden();
+  if (static_cast<int64_t>(ws.x.size()) < N * H) ws.x.resize(static_cast<size_t>(N * H));
+  float* x = ws.x.data();
+  ws.positions.resize(static_cast<size_t>(N));
+  // Each row embeds exactly as a one-token chunk would (same errors too),
+  // before any cache changes.
+  for (int64_t i = 0; i < N; ++i) {
+    DecoderChunk c = rules;
+    c.ids = &rows[i].id;
+    c.T = 1;
+    c.image_blocks = false;  // a lone token is never an image block
+    EmbedChunk(emb, c, x + i * H, nullptr);
+    ws.positions[static_cast<size_t>(i)] = rows[i].pos;
+  }
+  ws.seqs.resize(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) ws.seqs[static_cast<size_t>(i)] = {i, 1, rows[i].kv, rows[i].cross};
+  StackInputs in;
+  in.positions = ws.positions.data();
+  in.T = N;
+  in.causal = true;
+  in.seqs = ws.seqs.data();
+  in.num_seqs = N;
+  stack.Forward(x, in, ws, pool);
+  emb.Logits(x, N, logits, softcap, pool);
 }
 
 }  // namespace gemma

@@ -38,4 +38,21 @@ void EmbedChunk(const TokenEmbedding& emb, const DecoderChunk& c, float* x, std:
 void RunDecoderChunk(const Stack& stack, const TokenEmbedding& emb, std::optional<double> softcap, StackKV* kv,
                      const std::vector<CrossKV>* cross, const DecoderChunk& c, Workspace& ws, ThreadPool* pool);
 
+// One new token of each of N independent sequences (continuous batching).
+struct DecoderBatchRow {
+  int32_t id = 0;
+  int32_t pos = 0;  // the sequence's next position
+  StackKV* kv = nullptr;
+  const std::vector<CrossKV>* cross = nullptr;
+};
+
+// Runs the N rows through the stack together (each matrix read once for all
+// of them; each row attends only its own caches) and writes logits [N, V].
+// `rules` gives the embedding rules of EmbedChunk (its ids, T, logits and
+// dump are ignored). Equals N single-row RunDecoderChunk calls to float
+// rounding.
+void RunDecoderBatch(const Stack& stack, const TokenEmbedding& emb, std::optional<double> softcap,
+                     const DecoderChunk& rules, const DecoderBatchRow* rows, int64_t N, float* logits, Workspace& ws,
+                     ThreadPool* pool);
+
 }  // namespace gemma

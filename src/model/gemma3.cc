@@ -63,4 +63,26 @@ void Gemma3Session::Forward(const int32_t* ids, int64_t T, float* logits, bool a
   pos_ += T;
 }
 
+void Gemma3Session::DecodeBatch(const std::vector<Gemma3Session*>& sessions, const int32_t* tokens, float* logits) {
+  if (sessions.empty()) return;
+  const Gemma3Model& model = sessions[0]->model_;
+  const ModelConfig& cfg = model.config();
+  std::vector<DecoderBatchRow> rows(sessions.size());
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    Gemma3Session* s = sessions[i];
+    Check(&s->model_ == &model, "DecodeBatch: the sessions belong to different models");
+    for (size_t j = 0; j < i; ++j) Check(sessions[j] != s, "DecodeBatch: a session appears twice");
+    if (s->pos_ + 1 > s->context_)
+      throw Error("prompt too long: " + std::to_string(s->pos_ + 1) + " tokens exceed the context of " +
+                  std::to_string(s->context_));
+    rows[i] = {tokens[i], static_cast<int32_t>(s->pos_), &s->kv_, nullptr};
+  }
+  DecoderChunk rules;  // as Forward with no soft rows: an image token is an error
+  if (cfg.vision) rules.soft_token_id = cfg.image_token_index;
+  // The first session's workspace serves the batch (buffers only grow).
+  RunDecoderBatch(model.stack(), model.embedding(), cfg.text.final_logit_softcapping, rules, rows.data(),
+                  static_cast<int64_t>(rows.size()), logits, sessions[0]->ws_, &DefaultPool());
+  for (Gemma3Session* s : sessions) ++s->pos_;
+}
+
 }  // namespace gemma

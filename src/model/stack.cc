@@ -85,25 +85,47 @@ void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadP
     Record(in.dump, in.dump_prefix + "layer0_v", ws.v.data(), T * kvd);
   }
 
-  // 2. One softmax over past keys, the chunk's keys and the encoder's keys.
-  std::vector<KVSegment> segments;
-  LayerKV* cache = in.kv ? &in.kv->layers[l] : nullptr;
-  if (cache && cache->used() > 0) {
-    segments.push_back({SegmentKind::kPast, cache->k(), cache->v(), cache->pos(), nullptr, cache->used()});
+  // 2. Per sequence, one softmax over its past keys, its chunk rows' keys
+  // and its encoder's keys; all sequences in one parallel pass.
+  const SeqRows whole{0, T, in.kv, in.cross};
+  const SeqRows* seqs = in.seqs ? in.seqs : &whole;
+  const int64_t num_seqs = in.seqs ? in.num_seqs : 1;
+  ws.segments.resize(static_cast<size_t>(3 * num_seqs));  // jobs point into it: sized first
+  ws.jobs.resize(static_cast<size_t>(num_seqs));
+  for (int64_t i = 0; i < num_seqs; ++i) {
+    const SeqRows& sq = seqs[i];
+    KVSegment* seg = &ws.segments[static_cast<size_t>(3 * i)];
+    int64_t n = 0;
+    const LayerKV* cache = sq.kv ? &sq.kv->layers[l] : nullptr;
+    if (cache && cache->used() > 0)
+      seg[n++] = {SegmentKind::kPast, cache->k(), cache->v(), cache->pos(), nullptr, cache->used()};
+    seg[n++] = {SegmentKind::kChunk, ws.k.data() + sq.begin * kvd, ws.v.data() + sq.begin * kvd,
+                in.positions + sq.begin, in.key_valid ? in.key_valid + sq.begin : nullptr, sq.n};
+    if (sq.cross) {
+      const CrossKV& c = (*sq.cross)[l];
+      seg[n++] = {SegmentKind::kCross, c.k.data(), c.v.data(), nullptr, c.valid.data(), c.n};
+    }
+    AttnJob& job = ws.jobs[static_cast<size_t>(i)];
+    job.mask.causal = in.causal;
+    job.mask.window = full ? 0 : cfg_.sliding_window;
+    job.mask.image_run = in.image_run ? in.image_run + sq.begin : nullptr;
+    job.q = ws.q.data() + sq.begin * qd;
+    job.q_pos = in.positions + sq.begin;
+    job.T = sq.n;
+    job.segments = seg;
+    job.num_segments = n;
+    job.out = ws.attn.data() + sq.begin * qd;
   }
-  segments.push_back({SegmentKind::kChunk, ws.k.data(), ws.v.data(), in.positions, in.key_valid, T});
-  if (in.cross) {
-    const CrossKV& c = (*in.cross)[l];
-    segments.push_back({SegmentKind::kCross, c.k.data(), c.v.data(), nullptr, c.valid.data(), c.n});
-  }
-  AttnMask mask;
-  mask.causal = in.causal;
-  mask.window = full ? 0 : cfg_.sliding_window;
-  mask.image_run = in.image_run;
   AttnShape shape{heads, kv_heads, hd, static_cast<float>(1.0 / std::sqrt(cfg_.query_pre_attn_scalar))};
-  Attend(shape, mask, ws.q.data(), in.positions, T, segments, ws.attn.data(), pool);
+  AttendBatch(shape, ws.jobs.data(), num_seqs, pool);
   if (dump0) Record(in.dump, in.dump_prefix + "layer0_attn_output", ws.attn.data(), T * qd);
-  if (cache) cache->Append(ws.k.data(), ws.v.data(), in.positions, T);
+  // Each chunk's keys enter its cache only after every query has attended.
+  for (int64_t i = 0; i < num_seqs; ++i) {
+    const SeqRows& sq = seqs[i];
+    if (sq.kv)
+      sq.kv->layers[l].Append(ws.k.data() + sq.begin * kvd, ws.v.data() + sq.begin * kvd, in.positions + sq.begin,
+                              sq.n);
+  }
 
   // 3. Output projection, post-norm, residual.
   MatMul(ws.attn.data(), T, w.o_proj, ws.o.data(), pool);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/config.h"
+#include "model/attention.h"
 #include "model/kv_cache.h"
 #include "model/rope.h"
 #include "model/weights.h"
@@ -28,11 +29,26 @@ struct CrossKV {
   int64_t n = 0;
 };
 
+// Rows [begin, begin + n) of a forward that belong to one sequence with its
+// own caches (continuous batching: several sequences share the matrix
+// products; attention stays within each sequence).
+struct SeqRows {
+  int64_t begin = 0, n = 0;
+  StackKV* kv = nullptr;
+  const std::vector<CrossKV>* cross = nullptr;
+};
+
 // Reusable scratch buffers: they only grow, so steady-state decoding does
 // not allocate.
 struct Workspace {
   std::vector<float> xn, q, k, v, attn, o, gate, up, down;
   std::vector<float> cos_full, sin_full, cos_local, sin_local;
+  std::vector<KVSegment> segments;
+  std::vector<AttnJob> jobs;
+  // Inputs of a decoder chunk (decoder_step.cc): residual stream, positions.
+  std::vector<float> x;
+  std::vector<int32_t> positions, image_run;
+  std::vector<SeqRows> seqs;
 };
 
 struct StackInputs {
@@ -43,6 +59,10 @@ struct StackInputs {
   const int32_t* image_run = nullptr;      // [T] Gemma 3 image blocks (-1 = text)
   StackKV* kv = nullptr;                   // decoder caches (null: no cache)
   const std::vector<CrossKV>* cross = nullptr;  // per layer (T5Gemma 2 decoder)
+  // Several sequences in one forward: replaces kv / cross above; positions,
+  // key_valid and image_run stay per row. Null: one sequence of all T rows.
+  const SeqRows* seqs = nullptr;
+  int64_t num_seqs = 0;
   Dump* dump = nullptr;
   std::string dump_prefix;                 // "", "encoder_", "decoder_"
 };

@@ -138,4 +138,28 @@ size_t T5Gemma2Session::cross_bytes() const {
   return b;
 }
 
+void T5Gemma2Session::DecodeBatch(const std::vector<T5Gemma2Session*>& sessions, const int32_t* tokens,
+                                  float* logits) {
+  if (sessions.empty()) return;
+  const T5Gemma2Model& model = sessions[0]->model_;
+  const ModelConfig& cfg = model.config();
+  std::vector<DecoderBatchRow> rows(sessions.size());
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    T5Gemma2Session* s = sessions[i];
+    Check(&s->model_ == &model, "DecodeBatch: the sessions belong to different models");
+    for (size_t j = 0; j < i; ++j) Check(sessions[j] != s, "DecodeBatch: a session appears twice");
+    if (s->encoder_len_ < 0) throw Error("T5Gemma 2: the encoder input must be set before decoding");
+    if (s->pos_ + 1 > s->context_)
+      throw Error("decoder input too long: " + std::to_string(s->pos_ + 1) + " tokens exceed the context of " +
+                  std::to_string(s->context_));
+    rows[i] = {tokens[i], static_cast<int32_t>(s->pos_), &s->kv_, &s->cross_};
+  }
+  DecoderChunk rules;
+  rules.replace_id = cfg.eoi_token_index;
+  rules.replace_row = model.eoi_embedding().data();
+  RunDecoderBatch(model.decoder(), model.embedding(), cfg.text.final_logit_softcapping, rules, rows.data(),
+                  static_cast<int64_t>(rows.size()), logits, sessions[0]->ws_, &DefaultPool());
+  for (T5Gemma2Session* s : sessions) ++s->pos_;
+}
+
 }  // namespace gemma
