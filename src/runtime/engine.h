@@ -75,6 +75,11 @@ class Session {
   // logits of the last one.
   // soft_rows: image soft tokens for image-token ids among them (Gemma 3).
   const float* Append(const int32_t* ids, int64_t n, const float* soft_rows = nullptr, int64_t soft_rows_count = 0);
+  // One decode step of several sessions of one engine (continuous batching):
+  // sessions[i] takes tokens[i]; afterwards sessions[i]->logits() holds its
+  // logits [V], as Append(&tokens[i], 1) would return. The weights are read
+  // once for the whole batch; results equal one-by-one Append to float rounding.
+  static void DecodeBatch(const std::vector<Session*>& sessions, const int32_t* tokens);
   const std::vector<float>& logits() const { return logits_; }
   // Decoder position (tokens in the cache).
   int64_t pos() const;
