@@ -1,7 +1,6 @@
 // One decode step for several sequences: each session takes its next token
-// and returns the logits after it. Today this loops over the sessions (one
-// forward each); a model-level multi-sequence forward can replace the body
-// without touching the scheduler.
+// and returns the logits after it. One batched forward (Session::DecodeBatch):
+// the weights are read once per step for all sequences.
 #pragma once
 #include <cstdint>
 #include <vector>
