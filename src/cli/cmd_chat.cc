@@ -54,10 +54,11 @@ void AddChatCommand(CLI::App& app) {
   cmd->add_option("--top-p", g->sampling.top_p, "top-p (1 = off)");
   cmd->add_option("--min-p", g->sampling.min_p, "min-p (0 = off)");
   cmd->add_option("--seed", g->sampling.seed, "random seed");
+  AddWeightFlags(cmd, &f->weights);
   cmd->callback([=] {
     ValidateSampling(g->sampling);
     SetDefaultThreads(f->threads);
-    auto engine = Engine::Load(f->model);
+    auto engine = Engine::Load(f->model, ToWeightOptions(f->weights));
     const Engine& e = *engine;
     auto tok = LoadTokenizerFor(e, f->tokenizer);
     VisionRunner vision(e);
