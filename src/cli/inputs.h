@@ -8,19 +8,10 @@
 
 #include "runtime/engine.h"
 #include "runtime/prompt_builder.h"
+#include "runtime/weight_flags.h"
 #include "tokenizer/tokenizer.h"
 
 namespace gemma {
-
-// --dtype / --embed-dtype / --mmap-only: how weights are stored once loaded.
-struct WeightFlags {
-  std::string dtype;        // "" = the file's dtype
-  std::string embed_dtype;  // "" = as --dtype
-  bool mmap_only = false;   // read matrices kept in file dtype through the mmap
-  bool copy = false;        // copy them into huge pages (the default; see kCopyWeightsByDefault)
-};
-void AddWeightFlags(CLI::App* cmd, WeightFlags* f);
-WeightOptions ToWeightOptions(const WeightFlags& f);
 
 struct InputFlags {
   std::string model;

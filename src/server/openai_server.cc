@@ -186,7 +186,7 @@ int SlotsForBudget(const Engine& engine, int parallel, int64_t ctx, int64_t budg
 OpenAIServer::OpenAIServer(ServerOptions opt) : opt_(std::move(opt)) {
   Check(opt_.parallel >= 1, "--parallel must be at least 1");
   Check(opt_.max_queue >= 0, "--max-queue must be >= 0");
-  engine_ = Engine::Load(opt_.model_dir);
+  engine_ = Engine::Load(opt_.model_dir, opt_.weights);
   tok_ = Tokenizer::FromModelDir(opt_.model_dir);
   if (opt_.model_name.empty())
     opt_.model_name = std::filesystem::path(opt_.model_dir).lexically_normal().filename().string();

@@ -32,6 +32,7 @@ struct ServerOptions {
   int64_t kv_budget_mb = 0;  // 0: no limit; else fewer slots when they don't fit
   std::string api_key;       // empty: no authentication
   size_t max_body_bytes = 32u << 20;
+  WeightOptions weights;  // --dtype / --embed-dtype / --mmap-only
 };
 
 class OpenAIServer {

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "kernels/thread_pool.h"
+#include "runtime/weight_flags.h"
 #include "server/openai_server.h"
 
 namespace gemma {
@@ -13,6 +14,7 @@ void AddServeCommand(CLI::App& app) {
   auto o = std::make_shared<ServerOptions>();
   auto threads = std::make_shared<int>(0);
   auto max_body_mb = std::make_shared<int64_t>(32);
+  auto weights = std::make_shared<WeightFlags>();
   cmd->add_option("--model", o->model_dir, "checkpoint folder (config.json, *.safetensors, tokenizer.json)")
       ->required();
   cmd->add_option("--host", o->host, "address to listen on")->capture_default_str();
@@ -31,10 +33,12 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--max-body-mb", *max_body_mb, "largest request body")->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--model-name", o->model_name, "model id clients send (default: the folder's name)");
   cmd->add_option("--threads", *threads, "worker threads for the model (default: all cores)");
+  AddWeightFlags(cmd, weights.get());
   cmd->callback([=] {
     BlockTerminationSignals();
     SetDefaultThreads(*threads);
     o->max_body_bytes = static_cast<size_t>(*max_body_mb) << 20;
+    o->weights = ToWeightOptions(*weights);
     OpenAIServer server(*o);
     server.Start();
     std::fprintf(stderr, "gemma serve: model '%s' on http://%s:%d (%d slots, context %lld)\n",
