@@ -1,5 +1,6 @@
 #include "model/decoder_step.h"
 
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -98,6 +99,56 @@ void RunDecoderBatch(const Stack& stack, const TokenEmbedding& emb, std::optiona
   in.num_seqs = N;
   stack.Forward(x, in, ws, pool);
   emb.Logits(x, N, logits, softcap, pool);
+}
+
+void RunDecoderPrefill(const Stack& stack, const TokenEmbedding& emb, std::optional<double> softcap, StackKV* kv,
+                       const std::vector<CrossKV>* cross, const DecoderChunk& c, Workspace& ws, ThreadPool* pool) {
+  if (c.T <= kPrefillChunk || c.dump) {
+    RunDecoderChunk(stack, emb, softcap, kv, cross, c, ws, pool);
+    return;
+  }
+  const bool soft_on = c.soft_token_id >= 0;
+  int64_t soft_total = 0;
+  for (int64_t t = 0; t < c.T; ++t) {
+    const int32_t id = c.ids[t];
+    if (soft_on && id == c.soft_token_id) {
+      ++soft_total;
+    } else if (!(c.replace_row && id == c.replace_id)) {
+      emb.CheckIds(&id, 1);
+    }
+  }
+  if (soft_total != c.soft_rows_count)
+    throw Error("the prompt has " + std::to_string(soft_total) + " image tokens but " +
+                std::to_string(c.soft_rows_count) + " image soft tokens were supplied");
+  const int64_t V = emb.vocab(), H = emb.hidden();
+  int64_t begin = 0, soft_used = 0;
+  while (begin < c.T) {
+    int64_t end = std::min(c.T, begin + kPrefillChunk);
+    // Move the cut back to the start of an image run it would split.
+    if (soft_on && end < c.T && c.ids[end] == c.soft_token_id) {
+      int64_t run_start = end;
+      while (run_start > begin && c.ids[run_start - 1] == c.soft_token_id) --run_start;
+      if (run_start > begin) {
+        end = run_start;
+      } else {  // a run longer than a chunk: take it whole
+        while (end < c.T && c.ids[end] == c.soft_token_id) ++end;
+      }
+    }
+    DecoderChunk part = c;
+    part.ids = c.ids + begin;
+    part.T = end - begin;
+    part.start_pos = c.start_pos + static_cast<int32_t>(begin);
+    int64_t part_soft = 0;
+    if (soft_on)
+      for (int64_t t = begin; t < end; ++t) part_soft += c.ids[t] == c.soft_token_id;
+    part.soft_rows = c.soft_rows ? c.soft_rows + soft_used * H : nullptr;
+    part.soft_rows_count = part_soft;
+    soft_used += part_soft;
+    const bool last = end == c.T;
+    part.logits = c.all_logits ? (c.logits ? c.logits + begin * V : nullptr) : (last ? c.logits : nullptr);
+    RunDecoderChunk(stack, emb, softcap, kv, cross, part, ws, pool);
+    begin = end;
+  }
 }
 
 }  // namespace gemma

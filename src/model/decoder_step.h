@@ -35,6 +35,16 @@ struct DecoderChunk {
 // Also fills image_run [T] (-1 for text) when image_blocks is set.
 void EmbedChunk(const TokenEmbedding& emb, const DecoderChunk& c, float* x, std::vector<int32_t>* image_run);
 
+// Longest chunk a prompt is processed in: bounds the workspace (T x ffn
+// floats) for long prompts. Image runs are never split across chunks.
+inline constexpr int64_t kPrefillChunk = 512;
+
+// RunDecoderChunk over a prompt of any length, in chunks of at most
+// kPrefillChunk rows (one chunk when a dump is requested). Every id is
+// checked before the first chunk runs, so a bad id leaves the cache as it was.
+void RunDecoderPrefill(const Stack& stack, const TokenEmbedding& emb, std::optional<double> softcap, StackKV* kv,
+                       const std::vector<CrossKV>* cross, const DecoderChunk& c, Workspace& ws, ThreadPool* pool);
+
 void RunDecoderChunk(const Stack& stack, const TokenEmbedding& emb, std::optional<double> softcap, StackKV* kv,
                      const std::vector<CrossKV>* cross, const DecoderChunk& c, Workspace& ws, ThreadPool* pool);
 

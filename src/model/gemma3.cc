@@ -58,7 +58,7 @@ void Gemma3Session::Forward(const int32_t* ids, int64_t T, float* logits, bool a
   c.logits = logits;
   c.all_logits = all_logits;
   c.dump = dump;
-  RunDecoderChunk(model_.stack(), model_.embedding(), cfg.text.final_logit_softcapping, &kv_, nullptr, c, ws_,
+  RunDecoderPrefill(model_.stack(), model_.embedding(), cfg.text.final_logit_softcapping, &kv_, nullptr, c, ws_,
                   &DefaultPool());
   pos_ += T;
 }

@@ -9,6 +9,7 @@
 #include "io/safetensors.h"
 #include "kernels/thread_pool.h"
 #include "model/attention.h"
+#include "model/decoder_step.h"
 #include "model/gemma3.h"
 #include "model/t5gemma2.h"
 
@@ -300,6 +301,58 @@ TEST(ModelLoadTest, OutOfRangeTokenAndTooLongPrompt) {
   EXPECT_THROW(s.Forward(bad.data(), 2, logits.data(), false), Error);
   std::vector<int32_t> long_ids(9, 5);
   EXPECT_THROW(s.Forward(long_ids.data(), 9, logits.data(), false), Error);
+}
+
+}  // namespace
+}  // namespace gemma
+
+namespace gemma {
+namespace {
+
+// A prompt longer than kPrefillChunk runs in chunks; an image run across the
+// chunk boundary moves the cut. Logits equal those of hand-made pieces.
+TEST(PrefillChunkTest, LongPromptWithImageAcrossTheBoundary) {
+  const std::string dir = "tests/data/golden/gemma3-mm-tiny-a";
+  ModelConfig cfg = LoadModelConfig(dir);
+  auto ws = WeightStore::OpenDir(dir);
+  auto model = Gemma3Model::Load(cfg, *ws);
+  auto expected = SafeTensorsFile::Open(dir + "/expected.safetensors");
+  const std::vector<float> soft = ToFloatVector(*expected->Find("image_soft_tokens"));
+  const int64_t n_img = expected->Find("image_soft_tokens")->shape[0];
+  const int64_t V = cfg.text.vocab_size;
+  const int64_t T = kPrefillChunk + 200;
+  const int64_t img_at = kPrefillChunk - 2;  // straddles the first cut
+  std::vector<int32_t> ids(T);
+  for (int64_t t = 0; t < T; ++t) ids[t] = static_cast<int32_t>(3 + (t * 37) % 400);
+  ids[0] = 2;
+  for (int64_t i = 0; i < n_img; ++i) ids[img_at + i] = cfg.image_token_index;
+
+  Gemma3Session whole(*model, T);
+  std::vector<float> a(static_cast<size_t>(T * V));
+  whole.Forward(ids.data(), T, a.data(), true, soft.data(), n_img);
+
+  Gemma3Session pieces(*model, T);
+  std::vector<float> b(static_cast<size_t>(T * V));
+  const int64_t cuts[] = {0, img_at, img_at + n_img, T};
+  for (int i = 0; i < 3; ++i) {
+    const int64_t n = cuts[i + 1] - cuts[i];
+    const bool image = i == 1;
+    pieces.Forward(ids.data() + cuts[i], n, b.data() + cuts[i] * V, true, image ? soft.data() : nullptr,
+                   image ? n_img : 0);
+  }
+  double err = 0, mx = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    err = std::max(err, static_cast<double>(std::fabs(a[i] - b[i])));
+    mx = std::max(mx, static_cast<double>(std::fabs(b[i])));
+  }
+  EXPECT_LE(err, 1e-5 * std::max(1.0, mx));
+
+  // A bad id in a later chunk is caught before anything runs.
+  Gemma3Session s(*model, T);
+  std::vector<int32_t> bad = ids;
+  bad[T - 1] = static_cast<int32_t>(V);
+  EXPECT_THROW(s.Forward(bad.data(), T, nullptr, false, soft.data(), n_img), Error);
+  EXPECT_EQ(s.pos(), 0);
 }
 
 }  // namespace

@@ -127,7 +127,7 @@ void T5Gemma2Session::Forward(const int32_t* ids, int64_t T, float* logits, bool
   c.all_logits = all_logits;
   c.dump = dump;
   c.dump_prefix = "decoder_";
-  RunDecoderChunk(model_.decoder(), model_.embedding(), cfg.text.final_logit_softcapping, &kv_, &cross_, c, ws_,
+  RunDecoderPrefill(model_.decoder(), model_.embedding(), cfg.text.final_logit_softcapping, &kv_, &cross_, c, ws_,
                   &DefaultPool());
   pos_ += T;
 }
