@@ -156,6 +156,31 @@ TEST(CliImageEmbed, SoftTokensAndPixelsMatchTheReference) {
   EXPECT_NE(r.err.find("case.json"), std::string::npos) << r.err;
 }
 
+TEST(CliInitRandom, VisionModelBenchAndImageInput) {
+  const std::string out = testing::TempDir() + "/mm_random";
+  RunResult r = RunGemma("init-random --like tests/data/golden/gemma3-mm-tiny-a/config.json --with-vision --out " + out);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = RunGemma("bench --model " + out + " --prompt-tokens 8 --gen-tokens 2 --json --image tests/data/golden/vision-tiny-a/input.png");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json j = json::parse(r.out);
+  for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s", "read_bandwidth_gb_s",
+                          "decode_roofline_fraction", "image_seconds"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  // An image's 4 soft tokens (id 502 in this config) inside the ids given;
+  // the PNG is resized to the tower's 56 px.
+  r = RunGemma("generate --model " + out + " --ids 2,5,500,502,502,502,502,501,7 --image " +
+               "tests/data/golden/vision-tiny-a/input.png --max-new-tokens 3 --ignore-eos --print-ids");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), ','), 2) << r.out;
+  r = RunGemma("generate --model " + out + " --ids 2,5,7 --image tests/data/golden/vision-tiny-a/input.png "
+               "--max-new-tokens 3 --print-ids");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("0 image tokens"), std::string::npos) << r.err;
+  r = RunGemma("generate --model tests/data/golden/gemma3-tiny-a --ids 2,5 --image tests/data/golden/vision-tiny-a/input.png");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("text-only"), std::string::npos) << r.err;
+}
+
 TEST(CliInitRandom, WritesALoadableCheckpointOfTheGivenShape) {
   const std::string cfg = testing::TempDir() + "/tiny_like.json";
   // A small config in the gemma-3-1b dialect keeps the test fast.

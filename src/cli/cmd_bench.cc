@@ -15,6 +15,7 @@
 #include "kernels/machine_limits.h"
 #include "kernels/thread_pool.h"
 #include "runtime/engine.h"
+#include "runtime/prompt_builder.h"
 
 namespace gemma {
 
@@ -84,6 +85,8 @@ void AddBenchCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", *threads, "threads (default: all cores)");
   cmd->add_flag("--json", *json_out, "print one JSON object on stdout");
+  auto image = std::make_shared<std::string>();
+  cmd->add_option("--image", *image, "also time the vision tower on this PNG/JPEG (seconds per image)");
   AddWeightFlags(cmd, weight_flags.get());
   cmd->callback([=] {
     SetDefaultThreads(*threads);
@@ -137,6 +140,15 @@ void AddBenchCommand(CLI::App& app) {
     const double decode_bytes = StackMatrixBytes(dec) + static_cast<double>(head.rows) * head.row_bytes();
     double prefill_flops = 2.0 * StackMatrixMacs(pre);
     if (!engine->is_encoder_decoder()) prefill_flops += 2.0 * head.rows * head.cols / *prompt_tokens;  // last row
+    // Vision: decode + preprocess + SigLIP tower + projector for one image.
+    double image_s = -1;
+    if (!image->empty()) {
+      VisionRunner vision(*engine);
+      vision.tower();  // load outside the timed region
+      const auto i0 = std::chrono::steady_clock::now();
+      const std::vector<float> soft = vision.SoftTokens({vision.PixelsFromFile(*image)});
+      image_s = Seconds(i0, std::chrono::steady_clock::now());
+    }
     const double roofline = decode_tps * decode_bytes / (bw * 1e9);
     const double prefill_frac = prefill_tps * prefill_flops / (peak * 1e9);
     const std::string layers_dtype = DTypeSummary(StackMats(dec));
@@ -165,6 +177,7 @@ void AddBenchCommand(CLI::App& app) {
           {"weights_copied", copied},
           {"load_seconds", load_s},
       };
+      if (image_s >= 0) j["image_seconds"] = image_s;
       if (engine->is_encoder_decoder()) {
         j["encoder_tokens_per_s"] = prefill_tps;
         j["decoder_tokens_per_s"] = decode_tps;
@@ -181,6 +194,10 @@ void AddBenchCommand(CLI::App& app) {
       std::printf("decode: %d tokens from position %lld, %.2f tok/s, %.1f MB/token (%.1f%% of read bandwidth)\n",
                   *gen_tokens, static_cast<long long>(session.pos()) - *gen_tokens, decode_tps, decode_bytes / 1e6,
                   100 * roofline);
+      if (image_s >= 0)
+        std::printf("image: %.2f s per image (SigLIP %d layers, %d px, patch %d)\n", image_s,
+                    engine->config().vision->num_layers, engine->config().vision->image_size,
+                    engine->config().vision->patch_size);
     }
   });
 }

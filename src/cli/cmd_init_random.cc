@@ -62,6 +62,37 @@ void AddStack(std::vector<PendingTensor>* out, const std::string& prefix, const 
   out->push_back({prefix + "norm.weight", {H}, n});
 }
 
+// SigLIP tower + Gemma 3 projector, with the names the Hub files use.
+void AddVision(std::vector<PendingTensor>* out, const std::string& tower, const std::string& proj,
+               const VisionConfig& v, int64_t text_hidden) {
+  const int64_t D = v.hidden_size, I = v.intermediate_size, p = v.patch_size;
+  const int64_t N = (v.image_size / p) * (v.image_size / p);
+  const float w = 0.02f * std::sqrt(3.0f), n = 0.1f;
+  const std::string e = tower + "embeddings.";
+  out->push_back({e + "patch_embedding.weight", {D, v.num_channels, p, p}, w});
+  out->push_back({e + "patch_embedding.bias", {D}, n});
+  out->push_back({e + "position_embedding.weight", {N, D}, w});
+  for (int l = 0; l < v.num_layers; ++l) {
+    const std::string L = tower + "encoder.layers." + std::to_string(l) + ".";
+    for (const char* ln : {"layer_norm1.", "layer_norm2."}) {
+      out->push_back({L + ln + "weight", {D}, n});
+      out->push_back({L + ln + "bias", {D}, n});
+    }
+    for (const char* m : {"self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj.", "self_attn.out_proj."}) {
+      out->push_back({L + m + "weight", {D, D}, w});
+      out->push_back({L + m + "bias", {D}, n});
+    }
+    out->push_back({L + "mlp.fc1.weight", {I, D}, w});
+    out->push_back({L + "mlp.fc1.bias", {I}, n});
+    out->push_back({L + "mlp.fc2.weight", {D, I}, w});
+    out->push_back({L + "mlp.fc2.bias", {D}, n});
+  }
+  out->push_back({tower + "post_layernorm.weight", {D}, n});
+  out->push_back({tower + "post_layernorm.bias", {D}, n});
+  out->push_back({proj + "mm_input_projection_weight", {D, text_hidden}, w});
+  out->push_back({proj + "mm_soft_emb_norm.weight", {D}, n});
+}
+
 std::string ReadText(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw Error(path + ": cannot open");
@@ -77,10 +108,12 @@ void AddInitRandomCommand(CLI::App& app) {
   auto like = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto seed = std::make_shared<uint64_t>(0);
+  auto with_vision = std::make_shared<bool>(false);
   cmd->add_option("--like", *like, "gemma-3-270m | gemma-3-1b | gemma-3-4b | t5gemma-2-270m-270m | "
                                    "t5gemma-2-1b-1b | t5gemma-2-4b-4b | path/to/config.json")->required();
   cmd->add_option("--out", *out, "output folder")->required();
   cmd->add_option("--seed", *seed, "random seed");
+  cmd->add_flag("--with-vision", *with_vision, "also write the SigLIP tower and projector (models with a vision_config)");
   cmd->callback([=] {
     std::string text;
     if (const char* known = KnownConfig(*like)) {
@@ -91,6 +124,7 @@ void AddInitRandomCommand(CLI::App& app) {
       throw Error("--like: unknown model '" + *like + "' (known: " + KnownConfigNames() + ", or a config.json path)");
     }
     const ModelConfig cfg = ParseModelConfig(text, *like);
+    if (*with_vision && !cfg.vision) throw Error("--with-vision: " + *like + " has no vision_config");
     std::vector<PendingTensor> tensors;
     const float w = 0.02f * std::sqrt(3.0f);
     if (cfg.arch == Arch::kT5Gemma2) {
@@ -98,10 +132,15 @@ void AddInitRandomCommand(CLI::App& app) {
       tensors.push_back({"model.encoder.embed_tokens.eoi_embedding", {cfg.text.hidden_size}, w});
       AddStack(&tensors, "model.encoder.", cfg.encoder, true);
       AddStack(&tensors, "model.decoder.", cfg.text, true);
+      if (*with_vision && cfg.vision)
+        AddVision(&tensors, "model.encoder.vision_tower.vision_model.", "model.encoder.multi_modal_projector.",
+                  *cfg.vision, cfg.encoder.hidden_size);
     } else {
       const std::string prefix = cfg.model_type == "gemma3" ? "language_model.model." : "model.";
       tensors.push_back({prefix + "embed_tokens.weight", {cfg.text.vocab_size, cfg.text.hidden_size}, w});
       AddStack(&tensors, prefix, cfg.text, false);
+      if (*with_vision && cfg.vision)
+        AddVision(&tensors, "vision_tower.vision_model.", "multi_modal_projector.", *cfg.vision, cfg.text.hidden_size);
     }
     // Generate bf16 data tensor by tensor into one buffer, then write.
     size_t total = 0;
