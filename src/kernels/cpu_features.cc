@@ -50,6 +50,7 @@ CpuFeatures Detect() {
     f.avx512bw = Bit(l7.ebx, 30);
     f.avx512vl = Bit(l7.ebx, 31);
     f.avx512_vnni = Bit(l7.ecx, 11);
+    f.avx512_vbmi = Bit(l7.ecx, 1);
     if (l7.eax >= 1) {
       const CpuidRegs l7s1 = Cpuid(7, 1);
       f.avx_vnni = Bit(l7s1.eax, 4);
@@ -92,7 +93,7 @@ std::string CpuFeatureList() {
       {f.avx, "avx"},           {f.avx2, "avx2"},           {f.fma, "fma"},
       {f.f16c, "f16c"},         {f.avx512f, "avx512f"},     {f.avx512bw, "avx512bw"},
       {f.avx512dq, "avx512dq"}, {f.avx512vl, "avx512vl"},   {f.avx512_vnni, "avx512_vnni"},
-      {f.avx512_bf16, "avx512_bf16"}, {f.avx_vnni, "avx_vnni"},
+      {f.avx512_bf16, "avx512_bf16"}, {f.avx512_vbmi, "avx512_vbmi"}, {f.avx_vnni, "avx_vnni"},
       {f.os_saves_ymm, "os_ymm"}, {f.os_saves_zmm, "os_zmm"},
   };
   std::string out;

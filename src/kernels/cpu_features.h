@@ -18,6 +18,7 @@ struct CpuFeatures {
   bool avx = false, avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
   bool avx512_vnni = false, avx512_bf16 = false, avx_vnni = false;
+  bool avx512_vbmi = false;  // byte permutes (optional: the q4_0 decode kernel uses them)
   bool os_saves_ymm = false;  // XCR0 bits 1-2
   bool os_saves_zmm = false;  // XCR0 bits 5-7 (opmask, upper ZMM halves, ZMM16-31)
 };

@@ -102,8 +102,9 @@ TEST(Quantize, ActivationsAreInt8BlocksWithSums) {
 struct Case {
   int64_t rows, cols, T;
 };
-const Case kCases[] = {{1, 32, 1}, {7, 96, 1}, {70, 640, 1}, {33, 160, 3},
-                       {37, 256, 17}, {64, 1152, 64}};
+const Case kCases[] = {{1, 32, 1},   {7, 96, 1},    {70, 640, 1},   {5, 64, 1},    {9, 224, 1},
+                       {6, 160, 1},  {11, 2048, 1}, {3, 1152, 1},   {33, 160, 3},  {37, 256, 17},
+                       {64, 1152, 64}};
 
 TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
   ThreadPool pool(3);

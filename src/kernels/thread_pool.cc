@@ -1,10 +1,31 @@
 #include "kernels/thread_pool.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 
 namespace gemma {
+
+namespace {
+// Polls done() with a pause instruction for at most ThreadPool::kSpinMicros;
+// true when it became true (the caller then skips the condition variable).
+template <class F>
+bool SpinUntil(F done) {
+  using Clock = std::chrono::steady_clock;
+  if (done()) return true;
+  const auto deadline = Clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicros);
+  for (;;) {
+    for (int i = 0; i < 32; ++i) {
+      _mm_pause();
+      if (done()) return true;
+    }
+    if (Clock::now() >= deadline) return false;
+  }
+}
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
   for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
@@ -13,7 +34,7 @@ ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads))
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
@@ -29,17 +50,23 @@ void ThreadPool::DoTasks(int thread) {
 
 void ThreadPool::WorkerLoop(int index) {
   uint64_t seen = 0;
+  auto ready = [&] {
+    return stop_.load(std::memory_order_acquire) ||
+           generation_.load(std::memory_order_acquire) != seen;
+  };
   for (;;) {
-    {
+    if (!SpinUntil(ready)) {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      wake_.wait(lock, ready);
     }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
     DoTasks(index);
-    {
+    if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // The caller checks active_ under mu_ before sleeping: taking it here
+      // means the notification cannot fall between its check and its wait.
       std::lock_guard<std::mutex> lock(mu_);
-      if (--active_ == 0) done_.notify_one();
+      done_.notify_one();
     }
   }
 }
@@ -55,13 +82,16 @@ void ThreadPool::Run(int64_t num_tasks, const std::function<void(int64_t, int)>&
     job_ = &fn;
     num_tasks_ = num_tasks;
     next_task_.store(0, std::memory_order_relaxed);
-    active_ = num_threads_ - 1;
-    ++generation_;
+    active_.store(num_threads_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   DoTasks(0);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_.wait(lock, [&] { return active_ == 0; });
+  auto all_done = [&] { return active_.load(std::memory_order_acquire) == 0; };
+  if (!SpinUntil(all_done)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, all_done);
+  }
   job_ = nullptr;
 }
 
