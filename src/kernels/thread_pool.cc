@@ -48,11 +48,17 @@ void ThreadPool::DoTasks(int thread) {
   }
 }
 
+namespace {
+constexpr uint64_t kClosed = uint64_t{1} << 31;
+constexpr uint64_t kJoinedMask = kClosed - 1;
+uint64_t Gen(uint64_t state) { return state >> 32; }
+}  // namespace
+
 void ThreadPool::WorkerLoop(int index) {
-  uint64_t seen = 0;
+  uint64_t seen = 0;  // generation of the last job this worker looked at
   auto ready = [&] {
     return stop_.load(std::memory_order_acquire) ||
-           generation_.load(std::memory_order_acquire) != seen;
+           Gen(state_.load(std::memory_order_acquire)) != seen;
   };
   for (;;) {
     if (!SpinUntil(ready)) {
@@ -60,14 +66,22 @@ void ThreadPool::WorkerLoop(int index) {
       wake_.wait(lock, ready);
     }
     if (stop_.load(std::memory_order_acquire)) return;
-    seen = generation_.load(std::memory_order_acquire);
-    DoTasks(index);
-    if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      // The caller checks active_ under mu_ before sleeping: taking it here
-      // means the notification cannot fall between its check and its wait.
-      std::lock_guard<std::mutex> lock(mu_);
-      done_.notify_one();
+    uint64_t s = state_.load(std::memory_order_acquire);
+    bool joined = false;
+    while ((s & kClosed) == 0) {
+      if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        joined = true;
+        break;
+      }
     }
+    seen = Gen(s);
+    if (!joined) continue;  // the caller already did every task
+    DoTasks(index);
+    finished_.fetch_add(1, std::memory_order_acq_rel);
+    // The caller checks finished_ under mu_ before sleeping: taking it here
+    // means the notification cannot fall between its check and its wait.
+    std::lock_guard<std::mutex> lock(mu_);
+    done_.notify_one();
   }
 }
 
@@ -82,12 +96,16 @@ void ThreadPool::Run(int64_t num_tasks, const std::function<void(int64_t, int)>&
     job_ = &fn;
     num_tasks_ = num_tasks;
     next_task_.store(0, std::memory_order_relaxed);
-    active_.store(num_threads_ - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+    finished_.store(0, std::memory_order_relaxed);
+    const uint64_t gen = Gen(state_.load(std::memory_order_relaxed)) + 1;
+    state_.store(gen << 32, std::memory_order_release);
   }
   wake_.notify_all();
   DoTasks(0);
-  auto all_done = [&] { return active_.load(std::memory_order_acquire) == 0; };
+  // Every task is claimed: close the job to latecomers, then wait for the
+  // workers that joined it.
+  const int joined = static_cast<int>(state_.fetch_or(kClosed, std::memory_order_acq_rel) & kJoinedMask);
+  auto all_done = [&] { return finished_.load(std::memory_order_acquire) == joined; };
   if (!SpinUntil(all_done)) {
     std::unique_lock<std::mutex> lock(mu_);
     done_.wait(lock, all_done);

@@ -51,8 +51,14 @@ class ThreadPool {
   const std::function<void(int64_t, int)>* job_ = nullptr;
   int64_t num_tasks_ = 0;
   std::atomic<int64_t> next_task_{0};
-  std::atomic<int> active_{0};
-  std::atomic<uint64_t> generation_{0};
+  // Job generation (bits 32..63), closed flag (bit 31: no more workers may
+  // join) and the number of workers that joined (bits 0..30). A worker runs
+  // tasks only after joining, and the caller, once every task is claimed,
+  // closes the job and waits only for the workers that joined: a worker
+  // that the OS has not scheduled (shared, oversubscribed machines) never
+  // delays a job it did not take part in.
+  std::atomic<uint64_t> state_{0};
+  std::atomic<int> finished_{0};  // joined workers done with the current job
   std::atomic<bool> stop_{false};
 };
 
