@@ -125,6 +125,17 @@ BENCHMARK(BM_MatVec<DType::kQ8_0>)->Apply(MatVecArgs);
 BENCHMARK(BM_MatVec<DType::kQ4_0>)->Apply(MatVecArgs);
 BENCHMARK(BM_MatVec<DType::kF32>)->Args({6912, 1152, 2})->UseRealTime();
 BENCHMARK(BM_MatVec<DType::kF16>)->Args({6912, 1152, 2})->UseRealTime();
+// Batched decode of several sequences (2 <= T <= 16): LM head and MLP.
+void SmallBatchArgs(benchmark::internal::Benchmark* b) {
+  for (int64_t T : {4, 8, 16}) {
+    b->Args({262144, 640, T, 2});
+    b->Args({2048, 640, T, 2});
+  }
+  b->ArgNames({"rows", "cols", "T", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+BENCHMARK(BM_Prefill<DType::kBF16>)->Name("BM_SmallBatch<BF16>")->Apply(SmallBatchArgs);
+BENCHMARK(BM_Prefill<DType::kQ8_0>)->Name("BM_SmallBatch<Q8_0>")->Apply(SmallBatchArgs);
+BENCHMARK(BM_Prefill<DType::kQ4_0>)->Name("BM_SmallBatch<Q4_0>")->Apply(SmallBatchArgs);
 BENCHMARK(BM_Prefill<DType::kBF16>)->Apply(PrefillArgs);
 BENCHMARK(BM_Prefill<DType::kQ8_0>)->Apply(PrefillArgs);
 BENCHMARK(BM_Prefill<DType::kQ4_0>)->Apply(PrefillArgs);

@@ -33,6 +33,8 @@ struct QuantActs {
   int64_t cols;  // a multiple of 32
 };
 
+inline constexpr int64_t kSmallTokens = 16;
+
 struct MatMulKernels {
   // Decode, float weights (f32/bf16/f16): y[r] = dot(x, W[r]), r in [r0, r1).
   void (*matvec)(const float* x, const WeightView& w, int64_t r0, int64_t r1, float* y);
@@ -47,6 +49,11 @@ struct MatMulKernels {
   // t < T, r in [r0, r1): y[t*ldy + r] = sum over blocks of dw*dx*int_dot.
   void (*quant_rows)(const QuantActs& x, int64_t T, const WeightView& w, int64_t r0, int64_t r1,
                      float* y, int64_t ldy);
+  // Small batches of float weights (2 <= T <= kSmallTokens), streaming each
+  // weight row once: y[t*ldy + r] = dot(x[t*cols ..], W[r]) for t < T,
+  // r in [r0, r1). Null where the ISA has none (the prefill path is used).
+  void (*matmul_small)(const float* x, int64_t T, const WeightView& w, int64_t r0, int64_t r1,
+                       float* y, int64_t ldy);
   // Runs `iters` rounds of independent FMAs; returns the flops done (for
   // the peak measurement). `sink` keeps the work observable.
   double (*fma_burn)(int64_t iters, float* sink);

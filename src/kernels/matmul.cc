@@ -78,6 +78,12 @@ void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* 
   }
   const int64_t K = w.cols;
   const int64_t N = w.rows;
+  if (T <= kern::kSmallTokens && k.matmul_small != nullptr) {
+    // Batched decode: stream each weight row once, no widened tile.
+    ForRows(pool, parallel, N, 16,
+            [&](int64_t r0, int64_t r1, int) { k.matmul_small(x, T, view, r0, r1, y, N); });
+    return;
+  }
   ForRows(pool, parallel, N, kRowBlock, [&](int64_t c0, int64_t c1, int) {
     float* tile = ThreadScratch(kRowBlock * kTileK);
     for (int64_t r0 = c0; r0 < c1; r0 += kRowBlock) {

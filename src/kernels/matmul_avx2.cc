@@ -340,6 +340,6 @@ double FmaBurn(int64_t iters, float* sink) {
 
 }  // namespace
 
-const MatMulKernels kAvx2MatMul = {MatVec, Widen, GemmTile, QuantRows, FmaBurn};
+const MatMulKernels kAvx2MatMul = {MatVec, Widen, GemmTile, QuantRows, nullptr, FmaBurn};
 
 }  // namespace gemma::kern

@@ -71,7 +71,7 @@ void StoreRowSums(const __m512 (&acc)[R][TT], float* y, int64_t ldy, int rows, b
 // The register-blocked micro-kernel: R weight rows (ldw elements apart)
 // times TT token rows (ldx apart), dot products over kc. Each weight vector
 // is loaded once and used for TT tokens, each x vector for R rows.
-template <class L, int R, int TT>
+template <class L, int R, int TT, bool kPrefetch = TT == 1>
 void DotTile(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, int64_t kc,
              float* y, int64_t ldy, int rows, bool accumulate) {
   __m512 acc[R][TT];
@@ -86,7 +86,7 @@ void DotTile(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, i
     for (int r = 0; r < R; ++r) {
       // Decode streams from DRAM: prefetch the same place in the next R
       // rows, which the next call reads (prefetches never fault).
-      if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(w + (R + r) * ldw + k), _MM_HINT_T0);
+      if constexpr (kPrefetch) _mm_prefetch(reinterpret_cast<const char*>(w + (R + r) * ldw + k), _MM_HINT_T0);
       wv[r] = L::Load(w + r * ldw + k);
     }
 #pragma GCC unroll 8
@@ -131,6 +131,51 @@ void MatVec(const float* x, const WeightView& w, int64_t r0, int64_t r1, float* 
     case DType::kBF16: return MatVecT<BF16Weights>(x, w, r0, r1, y);
     case DType::kF16: return MatVecT<F16Weights>(x, w, r0, r1, y);
     default: return MatVecT<F32Weights>(x, w, r0, r1, y);
+  }
+}
+
+// Small batches: each quad of weight rows is read from memory once and
+// multiplied with the tokens in groups of up to 6 (4 x 6 accumulators), the
+// later groups re-reading the quad from L1.
+template <class L, int R>
+void SmallRows(const typename L::T* w, int64_t ldw, const float* x, int64_t T, int64_t K, float* y,
+               int64_t ldy, int rows) {
+  using Fn = void (*)(const typename L::T*, int64_t, const float*, int64_t, int64_t, float*,
+                      int64_t, int, bool);
+  static constexpr Fn kByTokens[7] = {
+      nullptr,
+      DotTile<L, R, 1, true>,
+      DotTile<L, R, 2, true>,
+      DotTile<L, R, 3, true>,
+      DotTile<L, R, 4, true>,
+      DotTile<L, R, 5, true>,
+      DotTile<L, R, 6, true>,
+  };
+  for (int64_t t0 = 0; t0 < T; t0 += 6) {
+    const int64_t tt = T - t0 < 6 ? T - t0 : 6;
+    kByTokens[tt](w, ldw, x + t0 * K, K, K, y + t0 * ldy, ldy, rows, false);
+  }
+}
+
+template <class L>
+void MatMulSmallT(const float* x, int64_t T, const WeightView& w, int64_t r0, int64_t r1, float* y,
+                  int64_t ldy) {
+  const int64_t ldw = static_cast<int64_t>(w.row_bytes / sizeof(typename L::T));
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    SmallRows<L, 4>(reinterpret_cast<const typename L::T*>(Row(w, r)), ldw, x, T, w.cols, y + r, ldy, 4);
+  }
+  for (; r < r1; ++r) {
+    SmallRows<L, 1>(reinterpret_cast<const typename L::T*>(Row(w, r)), ldw, x, T, w.cols, y + r, ldy, 1);
+  }
+}
+
+void MatMulSmall(const float* x, int64_t T, const WeightView& w, int64_t r0, int64_t r1, float* y,
+                 int64_t ldy) {
+  switch (w.dtype) {
+    case DType::kBF16: return MatMulSmallT<BF16Weights>(x, T, w, r0, r1, y, ldy);
+    case DType::kF16: return MatMulSmallT<F16Weights>(x, T, w, r0, r1, y, ldy);
+    default: return MatMulSmallT<F32Weights>(x, T, w, r0, r1, y, ldy);
   }
 }
 
@@ -522,6 +567,6 @@ double FmaBurn(int64_t iters, float* sink) {
 
 }  // namespace
 
-const MatMulKernels kAvx512MatMul = {MatVec, Widen, GemmTile, QuantRows, FmaBurn};
+const MatMulKernels kAvx512MatMul = {MatVec, Widen, GemmTile, QuantRows, MatMulSmall, FmaBurn};
 
 }  // namespace gemma::kern

@@ -107,6 +107,6 @@ double FmaBurn(int64_t iters, float* sink) {
 
 }  // namespace
 
-const MatMulKernels kScalarMatMul = {MatVec, Widen, GemmTile, QuantRows, FmaBurn};
+const MatMulKernels kScalarMatMul = {MatVec, Widen, GemmTile, QuantRows, nullptr, FmaBurn};
 
 }  // namespace gemma::kern

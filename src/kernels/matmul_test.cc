@@ -59,7 +59,7 @@ TEST(MatMul, AllPathsMatchReference) {
   // Odd sizes: K not a multiple of 8/16 and above the K tile (512), N not a
   // multiple of the row quad or the row block (32).
   const Shape kShapes[] = {{1, 1}, {5, 17}, {37, 100}, {64, 64}, {70, 1100}};
-  const int64_t kTokens[] = {1, 3, 17, 64};
+  const int64_t kTokens[] = {1, 2, 3, 6, 7, 13, 16, 17, 64};
   ThreadPool pool(3);
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
     SCOPED_TRACE(DTypeName(dtype));
