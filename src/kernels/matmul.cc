@@ -109,9 +109,9 @@ void MatMulQuant(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* 
   const kern::QuantActs xa{acts.q.data(), acts.d.data(), acts.sum.data(), w.cols};
   const kern::WeightView view = ViewOf(w);
   const bool parallel = UsePool(pool, w, T);
-  ForRows(pool, parallel, w.rows, T == 1 ? 16 : kRowBlock, [&](int64_t c0, int64_t c1, int) {
+  ForRows(pool, parallel, w.rows, T <= kern::kSmallTokens ? 16 : kRowBlock, [&](int64_t c0, int64_t c1, int) {
     // Prefill: blocks of rows small enough to stay in L2 across all tokens.
-    const int64_t step = T == 1 ? c1 - c0 : kRowBlock;
+    const int64_t step = T <= kern::kSmallTokens ? c1 - c0 : kRowBlock;
     for (int64_t r0 = c0; r0 < c1; r0 += step) {
       k.quant_rows(xa, T, view, r0, std::min(c1, r0 + step), y, w.rows);
     }

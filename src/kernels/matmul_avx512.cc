@@ -350,203 +350,214 @@ void QuantRowsT(const QuantActs& xa, int64_t T, const WeightView& w, int64_t r0,
 }
 
 
-// ---- q4_0 decode (T = 1) with VBMI byte permutes ----------------------------
+// ---- q4_0 / q8_0 decode and small batches with VBMI byte permutes ----------
 //
-// Four blocks (72 bytes) of a row per step, block i in 128-bit lane i: one
-// two-register byte permute gathers the 4 x 16 nibble bytes, another the 4
-// f16 scales (each repeated for the 4 dwords of its lane). Low nibbles meet
+// q4_0: four blocks (72 bytes) of a row per step, block i in 128-bit lane i:
+// one two-register byte permute gathers the 4 x 16 nibble bytes, another the
+// 4 f16 scales (each repeated for the 4 dwords of its lane). Low nibbles meet
 // x[0..15] of the block, high nibbles x[16..31]: the activations are
 // rearranged once per call into that layout (Q4Group), with the -8 offset
 // correction in dword 0 of each lane and the activation scale in all four.
+//
+// q8_0: two blocks (68 bytes) per step, as the generic path's lanes 0-7 /
+// 8-15, but the 64 weight bytes and both scales come out of two loads with
+// one byte permute each (no scalar scale loads).
+//
+// Several tokens (T <= kSmallTokens): each step's unpacked weights are used
+// for up to 4 tokens; the rows of a quad are re-read from L1 for the next 4.
 struct Q4Group {
   int8_t lo[64];     // lane i: x[b+i][0..15]
   int8_t hi[64];     // lane i: x[b+i][16..31]
   int32_t corr[16];  // lane i: {-8 * sum(x[b+i]), 0, 0, 0}
   float d[16];       // lane i: dx[b+i] x 4
 };
-constexpr int64_t kQ4MaxGroups = 256;  // cols <= 32768 (else the generic path)
-
-__attribute__((target("avx512vbmi"))) __m512i Q4GroupIndex() {
-  alignas(64) uint8_t idx[64];
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 16; ++j) idx[16 * i + j] = static_cast<uint8_t>(18 * i + 2 + j);
-  return _mm512_load_si512(idx);
-}
-__attribute__((target("avx512vbmi"))) __m512i Q4ScaleIndex() {
-  alignas(64) uint8_t idx[64] = {};
-  for (int j = 0; j < 16; ++j) {
-    idx[2 * j] = static_cast<uint8_t>(18 * (j / 4));
-    idx[2 * j + 1] = static_cast<uint8_t>(18 * (j / 4) + 1);
-  }
-  return _mm512_load_si512(idx);
-}
-
-// Sum over the row's groups for R rows; `tail` = blocks in the last group
-// (1..4).
-template <int R>
-__attribute__((target("avx512vbmi"))) void Q4MatVecRows(const Q4Group* groups, int64_t ng, int tail,
-                                                        const uint8_t* w0, size_t row_bytes, float* y,
-                                                        __m512i gidx, __m512i sidx) {
-  __m512 acc[R];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  const __m512i nib = _mm512_set1_epi8(0x0f);
-  for (int64_t g = 0; g < ng; ++g) {
-    const Q4Group& x = groups[g];
-    const __m512i xlo = _mm512_load_si512(x.lo);
-    const __m512i xhi = _mm512_load_si512(x.hi);
-    const __m512i corr = _mm512_load_si512(x.corr);
-    const __m512 xd = _mm512_load_ps(x.d);
-    const bool last = g + 1 == ng;
-    // Bytes of this group: 72 when full; masked loads never fault.
-    const __mmask64 m0 = last && tail < 4 ? (~uint64_t{0} >> (64 - 18 * tail)) : ~uint64_t{0};
-    const __mmask64 m1 = last && tail < 4 ? 0 : 0xff;
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* p = w0 + r * row_bytes + g * 72;
-      _mm_prefetch(reinterpret_cast<const char*>(p + R * row_bytes), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(p + R * row_bytes + 64), _MM_HINT_T0);
-      const __m512i a = _mm512_maskz_loadu_epi8(m0, p);
-      const __m512i b = _mm512_maskz_loadu_epi8(m1, p + 64);
-      const __m512i q = _mm512_permutex2var_epi8(a, gidx, b);
-      const __m512 wd = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(sidx, a)));
-      __m512i s = _mm512_dpbusd_epi32(corr, _mm512_and_si512(q, nib), xlo);
-      s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(q, 4), nib), xhi);
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd, xd), acc[r]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
-}
-
-__attribute__((target("avx512vbmi"))) void Q4MatVecVbmi(const QuantActs& xa, const WeightView& w,
-                                                        int64_t r0, int64_t r1, float* y) {
-  const int64_t nb = xa.cols / 32;
-  const int64_t ng = (nb + 3) / 4;
-  const int tail = static_cast<int>(nb - (ng - 1) * 4);
-  alignas(64) Q4Group groups[kQ4MaxGroups];
-  for (int64_t g = 0; g < ng; ++g) {
-    Q4Group& x = groups[g];
-    for (int i = 0; i < 4; ++i) {
-      const int64_t b = g * 4 + i;
-      const bool real = b < nb;
-      if (real) {
-        std::memcpy(x.lo + 16 * i, xa.q + b * 32, 16);
-        std::memcpy(x.hi + 16 * i, xa.q + b * 32 + 16, 16);
-      } else {
-        std::memset(x.lo + 16 * i, 0, 16);
-        std::memset(x.hi + 16 * i, 0, 16);
-      }
-      x.corr[4 * i] = real ? -8 * xa.sum[b] : 0;
-      x.corr[4 * i + 1] = x.corr[4 * i + 2] = x.corr[4 * i + 3] = 0;
-      for (int j = 0; j < 4; ++j) x.d[4 * i + j] = real ? xa.d[b] : 0.f;
-    }
-  }
-  const __m512i gidx = Q4GroupIndex(), sidx = Q4ScaleIndex();
-  int64_t r = r0;
-  for (; r + 4 <= r1; r += 4) Q4MatVecRows<4>(groups, ng, tail, Row(w, r), w.row_bytes, y + r, gidx, sidx);
-  for (; r < r1; ++r) Q4MatVecRows<1>(groups, ng, tail, Row(w, r), w.row_bytes, y + r, gidx, sidx);
-}
-
-
-// ---- q8_0 decode (T = 1) with VBMI byte permutes ----------------------------
-//
-// Two blocks (68 bytes) of a row per step, as the generic path's lanes 0-7 /
-// 8-15, but the 64 weight bytes and both scales come out of two loads with
-// one byte permute each (no scalar scale loads).
 struct Q8Pair {
   int8_t q[64];      // x[b], x[b+1]
   int32_t corr[16];  // {-128 * sum(x[b]), 0 x 7, -128 * sum(x[b+1]), 0 x 7}
   float d[16];       // dx[b] x 8, dx[b+1] x 8
 };
-constexpr int64_t kQ8MaxPairs = 512;  // cols <= 32768 (else the generic path)
+// Rearranged activations live on the stack: at most this many bytes (tokens
+// x groups), else the generic path.
+constexpr size_t kVbmiActBytes = size_t{128} << 10;
+constexpr int kVbmiTokens = 4;
 
-__attribute__((target("avx512vbmi"))) __m512i Q8PairIndex() {
-  alignas(64) uint8_t idx[64];
-  for (int j = 0; j < 64; ++j) idx[j] = static_cast<uint8_t>(j < 32 ? 2 + j : 36 + (j - 32));
-  return _mm512_load_si512(idx);
-}
-__attribute__((target("avx512vbmi"))) __m512i Q8ScaleIndex() {
-  alignas(64) uint8_t idx[64] = {};
-  for (int j = 0; j < 16; ++j) {
-    idx[2 * j] = static_cast<uint8_t>(34 * (j / 8));
-    idx[2 * j + 1] = static_cast<uint8_t>(34 * (j / 8) + 1);
+struct Q4Format {
+  using Group = Q4Group;
+  static constexpr int kBlocks = 4;
+  static constexpr int kBytes = 72;
+  static __m512i WeightIndex() {
+    alignas(64) uint8_t idx[64];
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 16; ++j) idx[16 * i + j] = static_cast<uint8_t>(18 * i + 2 + j);
+    return _mm512_load_si512(idx);
   }
-  return _mm512_load_si512(idx);
+  static __m512i ScaleIndex() {
+    alignas(64) uint8_t idx[64] = {};
+    for (int j = 0; j < 16; ++j) {
+      idx[2 * j] = static_cast<uint8_t>(18 * (j / 4));
+      idx[2 * j + 1] = static_cast<uint8_t>(18 * (j / 4) + 1);
+    }
+    return _mm512_load_si512(idx);
+  }
+  static void Prepare(const QuantActs& xa, int64_t t, int64_t g, Group* x) {
+    const int64_t nb = xa.cols / 32;
+    for (int i = 0; i < 4; ++i) {
+      const int64_t b = g * 4 + i;
+      const bool real = b < nb;
+      const int64_t xb = t * nb + b;
+      if (real) {
+        std::memcpy(x->lo + 16 * i, xa.q + xb * 32, 16);
+        std::memcpy(x->hi + 16 * i, xa.q + xb * 32 + 16, 16);
+      } else {
+        std::memset(x->lo + 16 * i, 0, 16);
+        std::memset(x->hi + 16 * i, 0, 16);
+      }
+      for (int j = 0; j < 4; ++j) {
+        x->corr[4 * i + j] = j == 0 && real ? -8 * xa.sum[xb] : 0;
+        x->d[4 * i + j] = real ? xa.d[xb] : 0.f;
+      }
+    }
+  }
+};
+struct Q8Format {
+  using Group = Q8Pair;
+  static constexpr int kBlocks = 2;
+  static constexpr int kBytes = 68;
+  static __m512i WeightIndex() {
+    alignas(64) uint8_t idx[64];
+    for (int j = 0; j < 64; ++j) idx[j] = static_cast<uint8_t>(j < 32 ? 2 + j : 36 + (j - 32));
+    return _mm512_load_si512(idx);
+  }
+  static __m512i ScaleIndex() {
+    alignas(64) uint8_t idx[64] = {};
+    for (int j = 0; j < 16; ++j) {
+      idx[2 * j] = static_cast<uint8_t>(34 * (j / 8));
+      idx[2 * j + 1] = static_cast<uint8_t>(34 * (j / 8) + 1);
+    }
+    return _mm512_load_si512(idx);
+  }
+  static void Prepare(const QuantActs& xa, int64_t t, int64_t g, Group* x) {
+    const int64_t nb = xa.cols / 32;
+    for (int i = 0; i < 2; ++i) {
+      const int64_t b = g * 2 + i;
+      const bool real = b < nb;
+      const int64_t xb = t * nb + b;
+      if (real) {
+        std::memcpy(x->q + 32 * i, xa.q + xb * 32, 32);
+      } else {
+        std::memset(x->q + 32 * i, 0, 32);
+      }
+      for (int j = 0; j < 8; ++j) {
+        x->corr[8 * i + j] = j == 0 && real ? -128 * xa.sum[xb] : 0;
+        x->d[8 * i + j] = real ? xa.d[xb] : 0.f;
+      }
+    }
+  }
+};
+
+// The integer dot products of one step of one row with one token's group.
+__attribute__((target("avx512vbmi"))) inline __m512i StepDot(const Q4Group& x, __m512i q) {
+  const __m512i nib = _mm512_set1_epi8(0x0f);
+  const __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(x.corr), _mm512_and_si512(q, nib),
+                                        _mm512_load_si512(x.lo));
+  return _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(q, 4), nib), _mm512_load_si512(x.hi));
+}
+__attribute__((target("avx512vbmi"))) inline __m512i StepDot(const Q8Pair& x, __m512i q) {
+  return _mm512_dpbusd_epi32(_mm512_load_si512(x.corr), q, _mm512_load_si512(x.q));
 }
 
-template <int R>
-__attribute__((target("avx512vbmi"))) void Q8MatVecRows(const Q8Pair* pairs, int64_t np, bool odd,
-                                                        const uint8_t* w0, size_t row_bytes, float* y,
-                                                        __m512i pidx, __m512i sidx) {
-  __m512 acc[R];
+// R rows x TT tokens; groups[t * ng + g] is token t's group g; `tail` =
+// blocks in the last step (1..kBlocks).
+template <class F, int R, int TT>
+__attribute__((target("avx512vbmi"))) void VbmiRows(const typename F::Group* groups, int64_t ng,
+                                                    int tail, const uint8_t* w0, size_t row_bytes,
+                                                    float* y, int64_t ldy, int rows, __m512i widx,
+                                                    __m512i sidx) {
+  __m512 acc[R][TT];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t g = 0; g < np; ++g) {
-    const Q8Pair& x = pairs[g];
-    const __m512i xq = _mm512_load_si512(x.q);
-    const __m512i corr = _mm512_load_si512(x.corr);
-    const __m512 xd = _mm512_load_ps(x.d);
-    const bool single = odd && g + 1 == np;  // the last block alone: 34 bytes
-    const __mmask64 m0 = single ? (~uint64_t{0} >> (64 - 34)) : ~uint64_t{0};
-    const __mmask64 m1 = single ? 0 : 0x0f;
+  const int tail_bytes = F::kBytes / F::kBlocks * tail;
+  for (int64_t g = 0; g < ng; ++g) {
+    // Bytes of this step: kBytes when full; masked loads never fault.
+    const bool part = g + 1 == ng && tail < F::kBlocks;
+    const __mmask64 m0 = part ? (~uint64_t{0} >> (64 - tail_bytes)) : ~uint64_t{0};
+    const __mmask64 m1 = part ? 0 : (~uint64_t{0} >> (128 - F::kBytes));
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const uint8_t* p = w0 + r * row_bytes + g * 68;
+      const uint8_t* p = w0 + r * row_bytes + g * F::kBytes;
       _mm_prefetch(reinterpret_cast<const char*>(p + R * row_bytes), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(p + R * row_bytes + 64), _MM_HINT_T0);
       const __m512i a = _mm512_maskz_loadu_epi8(m0, p);
       const __m512i b = _mm512_maskz_loadu_epi8(m1, p + 64);
-      const __m512i q = _mm512_xor_si512(_mm512_permutex2var_epi8(a, pidx, b), flip);
+      __m512i q = _mm512_permutex2var_epi8(a, widx, b);
+      if constexpr (F::kBlocks == 2) q = _mm512_xor_si512(q, flip);  // int8 -> u8 + 128
       const __m512 wd = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(sidx, a)));
-      const __m512i s = _mm512_dpbusd_epi32(corr, q, xq);
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd, xd), acc[r]);
+#pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t) {
+        const typename F::Group& x = groups[t * ng + g];
+        const __m512i s = StepDot(x, q);
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd, _mm512_load_ps(x.d)), acc[r][t]);
+      }
     }
   }
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t)
+      if (r < rows) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-__attribute__((target("avx512vbmi"))) void Q8MatVecVbmi(const QuantActs& xa, const WeightView& w,
-                                                        int64_t r0, int64_t r1, float* y) {
-  const int64_t nb = xa.cols / 32;
-  const int64_t np = (nb + 1) / 2;
-  alignas(64) Q8Pair pairs[kQ8MaxPairs];
-  for (int64_t g = 0; g < np; ++g) {
-    Q8Pair& x = pairs[g];
-    for (int i = 0; i < 2; ++i) {
-      const int64_t b = g * 2 + i;
-      const bool real = b < nb;
-      if (real) {
-        std::memcpy(x.q + 32 * i, xa.q + b * 32, 32);
-      } else {
-        std::memset(x.q + 32 * i, 0, 32);
-      }
-      for (int j = 0; j < 8; ++j) {
-        x.corr[8 * i + j] = j == 0 && real ? -128 * xa.sum[b] : 0;
-        x.d[8 * i + j] = real ? xa.d[b] : 0.f;
-      }
+template <class F, int R>
+__attribute__((target("avx512vbmi"))) void VbmiTokens(const typename F::Group* groups, int64_t ng,
+                                                      int tail, int64_t T, const uint8_t* w0,
+                                                      size_t row_bytes, float* y, int64_t ldy, int rows,
+                                                      __m512i widx, __m512i sidx) {
+  for (int64_t t0 = 0; t0 < T; t0 += kVbmiTokens) {
+    const typename F::Group* gt = groups + t0 * ng;
+    float* yt = y + t0 * ldy;
+    switch (T - t0 < kVbmiTokens ? T - t0 : kVbmiTokens) {
+      case 1: VbmiRows<F, R, 1>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx); break;
+      case 2: VbmiRows<F, R, 2>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx); break;
+      case 3: VbmiRows<F, R, 3>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx); break;
+      default: VbmiRows<F, R, 4>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx); break;
     }
   }
-  const __m512i pidx = Q8PairIndex(), sidx = Q8ScaleIndex();
-  const bool odd = nb % 2 == 1;
+}
+
+template <class F>
+bool VbmiFits(const QuantActs& xa, int64_t T) {
+  const int64_t nb = xa.cols / 32;
+  const int64_t ng = (nb + F::kBlocks - 1) / F::kBlocks;
+  return static_cast<size_t>(T * ng) * sizeof(typename F::Group) <= kVbmiActBytes;
+}
+
+template <class F>
+__attribute__((target("avx512vbmi"))) void VbmiQuantRows(const QuantActs& xa, int64_t T,
+                                                         const WeightView& w, int64_t r0, int64_t r1,
+                                                         float* y, int64_t ldy) {
+  const int64_t nb = xa.cols / 32;
+  const int64_t ng = (nb + F::kBlocks - 1) / F::kBlocks;
+  const int tail = static_cast<int>(nb - (ng - 1) * F::kBlocks);
+  alignas(64) typename F::Group groups[kVbmiActBytes / sizeof(typename F::Group)];
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t g = 0; g < ng; ++g) F::Prepare(xa, t, g, &groups[t * ng + g]);
+  const __m512i widx = F::WeightIndex(), sidx = F::ScaleIndex();
   int64_t r = r0;
-  for (; r + 4 <= r1; r += 4) Q8MatVecRows<4>(pairs, np, odd, Row(w, r), w.row_bytes, y + r, pidx, sidx);
-  for (; r < r1; ++r) Q8MatVecRows<1>(pairs, np, odd, Row(w, r), w.row_bytes, y + r, pidx, sidx);
+  for (; r + 4 <= r1; r += 4) VbmiTokens<F, 4>(groups, ng, tail, T, Row(w, r), w.row_bytes, y + r, ldy, 4, widx, sidx);
+  for (; r < r1; ++r) VbmiTokens<F, 1>(groups, ng, tail, T, Row(w, r), w.row_bytes, y + r, ldy, 1, widx, sidx);
 }
 
 void QuantRows(const QuantActs& xa, int64_t T, const WeightView& w, int64_t r0, int64_t r1,
                float* y, int64_t ldy) {
+  const bool vbmi = T <= kSmallTokens && GetCpuFeatures().avx512_vbmi;
   if (w.dtype == DType::kQ4_0) {
-    if (T == 1 && xa.cols <= 32 * 4 * kQ4MaxGroups && GetCpuFeatures().avx512_vbmi) {
-      return Q4MatVecVbmi(xa, w, r0, r1, y);
-    }
+    if (vbmi && VbmiFits<Q4Format>(xa, T)) return VbmiQuantRows<Q4Format>(xa, T, w, r0, r1, y, ldy);
     return QuantRowsT<Q4Blocks>(xa, T, w, r0, r1, y, ldy);
   }
-  if (T == 1 && xa.cols <= 32 * 2 * kQ8MaxPairs && GetCpuFeatures().avx512_vbmi) {
-    return Q8MatVecVbmi(xa, w, r0, r1, y);
-  }
+  if (vbmi && VbmiFits<Q8Format>(xa, T)) return VbmiQuantRows<Q8Format>(xa, T, w, r0, r1, y, ldy);
   QuantRowsT<Q8Blocks>(xa, T, w, r0, r1, y, ldy);
 }
 
