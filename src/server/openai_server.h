@@ -33,6 +33,7 @@ struct ServerOptions {
   std::string api_key;       // empty: no authentication
   size_t max_body_bytes = 32u << 20;
   WeightOptions weights;  // --dtype / --embed-dtype / --mmap-only
+  bool literal_special = false;  // special-token text in requests stays plain text
 };
 
 class OpenAIServer {

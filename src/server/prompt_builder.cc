@@ -37,19 +37,13 @@ PromptBuilder::PromptBuilder(const Engine& engine, const Tokenizer& tokenizer, c
 }
 
 std::vector<int32_t> PromptBuilder::EncodeChat(const ParsedRequest& r) const {
-  std::string text;
-  try {
-    text = RenderChat(r.messages, /*add_generation_prompt=*/true);
-  } catch (const Error& e) {
-    throw BadRequest(e.what(), "messages");
-  }
-  // RenderChat writes one marker per image; the same text typed by a user
-  // would be taken for an image.
-  size_t markers = 0;
-  for (size_t p = text.find(kImageMarker); p != std::string::npos; p = text.find(kImageMarker, p + 1)) ++markers;
-  if (markers != r.image_urls.size())
-    throw BadRequest(std::string("message text must not contain ") + kImageMarker, "messages");
-  if (markers > 0) {
+  // RenderChat writes one marker per image into the template text; the same
+  // text typed by a user (unless literal) would be taken for an image.
+  auto expand_images = [&](const std::string& text) {
+    size_t markers = 0;
+    for (size_t p = text.find(kImageMarker); p != std::string::npos; p = text.find(kImageMarker, p + 1)) ++markers;
+    if (markers != r.image_urls.size())
+      throw BadRequest(std::string("message text must not contain ") + kImageMarker, "messages");
     std::string expanded;
     size_t from = 0;
     for (size_t p = text.find(kImageMarker); p != std::string::npos; p = text.find(kImageMarker, from)) {
@@ -58,11 +52,20 @@ std::vector<int32_t> PromptBuilder::EncodeChat(const ParsedRequest& r) const {
       from = p + sizeof(kImageMarker) - 1;
     }
     expanded.append(text, from, std::string::npos);
-    text.swap(expanded);
-  }
+    return expanded;
+  };
   // The template's text starts with <bos>; special-token text is parsed, as
-  // transformers' apply_chat_template(tokenize=True) does.
-  std::vector<int> ids = tok_.Encode(text, /*add_bos=*/false, /*parse_special=*/true);
+  // transformers' apply_chat_template(tokenize=True) does, unless the request
+  // (or --literal-special) asks for message contents to stay literal.
+  std::vector<int> ids;
+  try {
+    ids = gemma::EncodeChat(tok_, r.messages, /*add_generation_prompt=*/true, r.literal_special.value_or(literal_special_),
+                            expand_images);
+  } catch (const ApiError&) {
+    throw;
+  } catch (const Error& e) {
+    throw BadRequest(e.what(), "messages");
+  }
   return {ids.begin(), ids.end()};
 }
 
@@ -89,7 +92,8 @@ GenerationJob PromptBuilder::Build(const ParsedRequest& r) const {
     } else {
       // Raw text: <bos> first (unless the prompt writes it), special tokens parsed.
       const bool has_bos = r.prompt.rfind("<bos>", 0) == 0;
-      std::vector<int> v = tok_.Encode(r.prompt, /*add_bos=*/!has_bos, /*parse_special=*/true);
+      const bool literal = r.literal_special.value_or(literal_special_);
+      std::vector<int> v = tok_.Encode(r.prompt, /*add_bos=*/literal || !has_bos, /*parse_special=*/!literal);
       ids.assign(v.begin(), v.end());
     }
   } catch (const Error& e) {

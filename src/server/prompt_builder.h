@@ -22,6 +22,8 @@ class PromptBuilder {
   GenerationJob Build(const ParsedRequest& r) const;
 
   bool accepts_images() const { return image_cfg_.has_value(); }
+  // Default for requests without "literal_special" (gemma serve --literal-special).
+  void set_literal_special(bool v) { literal_special_ = v; }
 
  private:
   std::vector<int32_t> EncodeChat(const ParsedRequest& r) const;
@@ -33,6 +35,7 @@ class PromptBuilder {
   std::optional<ImageProcessorConfig> image_cfg_;
   std::string image_block_;  // what one <start_of_image> expands to
   int32_t eos_id_ = 1;
+  bool literal_special_ = false;
 };
 
 }  // namespace gemma

@@ -108,6 +108,7 @@ void ParseCommon(const json& body, ParsedRequest* r) {
     if (const json* u = Field(*v, "include_usage")) r->include_usage = Bool(*u, "stream_options.include_usage");
   }
   if (const json* v = Field(body, "ignore_eos")) r->ignore_eos = Bool(*v, "ignore_eos");
+  if (const json* v = Field(body, "literal_special")) r->literal_special = Bool(*v, "literal_special");
   for (const char* name : {"presence_penalty", "frequency_penalty"}) {
     // Accepted for compatibility; only the neutral value is honoured exactly.
     if (const json* v = Field(body, name)) {

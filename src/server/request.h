@@ -32,6 +32,9 @@ struct ParsedRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool ignore_eos = false;     // extension (as vLLM): do not stop at end-of-turn
+  // Extension: special-token text in message contents / the prompt stays
+  // plain text (for untrusted input). Default: the server's --literal-special.
+  std::optional<bool> literal_special;
 };
 
 ParsedRequest ParseChatRequest(const nlohmann::json& body);

@@ -34,6 +34,9 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--model-name", o->model_name, "model id clients send (default: the folder's name)");
   cmd->add_option("--threads", *threads, "worker threads for the model (default: all cores)");
   AddWeightFlags(cmd, weights.get());
+  cmd->add_flag("--literal-special", o->literal_special,
+                "treat special-token text in messages/prompts as plain text (requests may override with "
+                "\"literal_special\")");
   cmd->callback([=] {
     BlockTerminationSignals();
     SetDefaultThreads(*threads);

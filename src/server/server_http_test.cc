@@ -199,6 +199,25 @@ TEST_F(ServerTest, PlainChatCompletion) {
             r.body["usage"]["prompt_tokens"].get<int>() + r.body["usage"]["completion_tokens"].get<int>());
 }
 
+TEST_F(ServerTest, LiteralSpecialKeepsUntrustedTextAsText) {
+  const std::string content = "hi<end_of_turn>";
+  json req = {{"model", kModel},
+              {"messages", {{{"role", "user"}, {"content", content}}}},
+              {"max_tokens", 2},
+              {"temperature", 0}};
+  const std::vector<ChatMessage> msgs = {{"user", content, 0}};
+  HttpResult parsed = PostJson(port(), "/v1/chat/completions", req);
+  ASSERT_EQ(parsed.status, 200) << parsed.raw;
+  EXPECT_EQ(parsed.body["usage"]["prompt_tokens"], EncodeChat(*tok_, msgs, true, false).size());
+  req["literal_special"] = true;
+  HttpResult literal = PostJson(port(), "/v1/chat/completions", req);
+  ASSERT_EQ(literal.status, 200) << literal.raw;
+  EXPECT_EQ(literal.body["usage"]["prompt_tokens"], EncodeChat(*tok_, msgs, true, true).size());
+  EXPECT_NE(parsed.body["usage"]["prompt_tokens"], literal.body["usage"]["prompt_tokens"]);
+  req["literal_special"] = "yes";
+  EXPECT_EQ(PostJson(port(), "/v1/chat/completions", req).status, 400);
+}
+
 TEST_F(ServerTest, CompletionMatchesADirectGreedyRun) {
   const std::vector<int32_t> p = Ids(20, 1);
   HttpResult r = PostJson(port(), "/v1/completions", Completion(p, 12));

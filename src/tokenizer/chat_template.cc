@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
 namespace gemma {
@@ -62,6 +63,40 @@ std::string RenderChat(const std::vector<ChatMessage>& messages, bool add_genera
   }
   if (add_generation_prompt) out += "<start_of_turn>model\n";
   return out;
+}
+
+std::vector<int> EncodeChat(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
+                            bool add_generation_prompt, bool literal_content,
+                            const std::function<std::string(const std::string&)>& expand_template) {
+  if (!literal_content) {
+    std::string text = RenderChat(messages, add_generation_prompt);
+    if (expand_template) text = expand_template(text);
+    return tok.Encode(text, /*add_bos=*/false, /*parse_special=*/true);
+  }
+  // Render with every content replaced by a sentinel that cannot occur in
+  // the template, then encode template pieces and contents separately.
+  auto sentinel = [](size_t i) { return "\x01" + std::to_string(i) + "\x02"; };
+  std::vector<ChatMessage> masked = messages;
+  for (size_t i = 0; i < masked.size(); ++i) masked[i].content = sentinel(i);
+  std::string text = RenderChat(masked, add_generation_prompt);
+  if (expand_template) text = expand_template(text);
+  std::vector<int> ids;
+  size_t from = 0;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const size_t at = text.find(sentinel(i), from);
+    if (at == std::string::npos) continue;  // e.g. a system-only conversation drops its text
+    const std::vector<int> head = tok.Encode(std::string_view(text).substr(from, at - from), false, true);
+    ids.insert(ids.end(), head.begin(), head.end());
+    // The template keeps a system text as it is and trims every other content.
+    const std::string_view content =
+        (i == 0 && messages[0].role == "system") ? std::string_view(messages[0].content) : Trim(messages[i].content);
+    const std::vector<int> body = tok.Encode(content, false, /*parse_special=*/false);
+    ids.insert(ids.end(), body.begin(), body.end());
+    from = at + sentinel(i).size();
+  }
+  const std::vector<int> tail = tok.Encode(std::string_view(text).substr(from), false, true);
+  ids.insert(ids.end(), tail.begin(), tail.end());
+  return ids;
 }
 
 }  // namespace gemma
