@@ -16,6 +16,7 @@ template <class F>
 bool SpinUntil(F done) {
   using Clock = std::chrono::steady_clock;
   if (done()) return true;
+  if constexpr (ThreadPool::kSpinMicros <= 0) return false;
   const auto deadline = Clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicros);
   for (;;) {
     for (int i = 0; i < 32; ++i) {
