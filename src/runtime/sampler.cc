@@ -24,18 +24,19 @@ int32_t ArgMax(const float* logits, int64_t vocab) {
 
 int32_t Sampler::Sample(const float* logits, int64_t vocab) {
   if (p_.temperature == 0.0f) return ArgMax(logits, vocab);
+  // O(vocab) work per token: a full sort of 262k candidates would cost more
+  // than a decode step of a small model.
   cand_.resize(static_cast<size_t>(vocab));
   for (int64_t i = 0; i < vocab; ++i) cand_[i] = {logits[i] / p_.temperature, static_cast<int32_t>(i)};
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  auto larger = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
   size_t n = cand_.size();
   if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) {
-    std::partial_sort(cand_.begin(), cand_.begin() + p_.top_k, cand_.end(), by_logit);
+    std::nth_element(cand_.begin(), cand_.begin() + p_.top_k, cand_.end(), larger);
     n = static_cast<size_t>(p_.top_k);
-  } else {
-    std::sort(cand_.begin(), cand_.end(), by_logit);
   }
-  // Softmax over the survivors (sorted, largest first).
-  const float mx = cand_[0].first;
+  // Softmax over the survivors.
+  float mx = -INFINITY;
+  for (size_t i = 0; i < n; ++i) mx = std::max(mx, cand_[i].first);
   double sum = 0;
   for (size_t i = 0; i < n; ++i) {
     cand_[i].first = std::exp(cand_[i].first - mx);
@@ -43,20 +44,29 @@ int32_t Sampler::Sample(const float* logits, int64_t vocab) {
   }
   for (size_t i = 0; i < n; ++i) cand_[i].first = static_cast<float>(cand_[i].first / sum);
   if (p_.top_p < 1.0f) {
+    // The nucleus is usually small: sort a growing prefix until it holds top_p.
+    size_t k = std::min<size_t>(n, 256);
     double cum = 0;
-    size_t keep = 0;
-    while (keep < n) {
-      cum += cand_[keep].first;
-      ++keep;
-      if (cum >= p_.top_p) break;
+    for (;;) {
+      std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.begin() + n, larger);
+      cum = 0;
+      size_t keep = 0;
+      while (keep < k && cum < p_.top_p) cum += cand_[keep++].first;
+      if (cum >= p_.top_p || k == n) {
+        n = std::max<size_t>(1, keep);
+        break;
+      }
+      k = std::min(n, k * 4);
     }
-    n = std::max<size_t>(1, keep);
   }
   if (p_.min_p > 0.0f) {
-    const float floor = p_.min_p * cand_[0].first;
-    size_t keep = 1;
-    while (keep < n && cand_[keep].first >= floor) ++keep;
-    n = keep;
+    float top = 0;
+    for (size_t i = 0; i < n; ++i) top = std::max(top, cand_[i].first);
+    const float floor = p_.min_p * top;
+    size_t w = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (cand_[i].first >= floor) cand_[w++] = cand_[i];
+    n = w;
   }
   double total = 0;
   for (size_t i = 0; i < n; ++i) total += cand_[i].first;
