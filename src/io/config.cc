@@ -219,7 +219,9 @@ ModelConfig ParseModelConfig(const std::string& json_text, const std::string& so
     ReadTokenIds(top, &m);
   } else if (m.model_type == "gemma3") {
     m.arch = Arch::kGemma3;
-    const Reader text = top.Has("text_config") ? top.Sub("text_config") : Reader(json::object(), source + ": text_config.");
+    // A diff-style config may omit text_config entirely: every field default.
+    static const json kEmpty = json::object();
+    const Reader text = top.Has("text_config") ? top.Sub("text_config") : Reader(kEmpty, source + ": text_config.");
     m.text = ParseText(text);
     ReadTokenIds(text, &m);
     ReadTokenIds(top, &m);

@@ -118,6 +118,16 @@ TEST(ConfigTest, BadConfigsNameTheField) {
   ExpectError(R"({"model_type":"t5gemma2"})", "encoder: missing or not an object");
 }
 
+TEST(ConfigTest, MultimodalConfigWithoutTextConfigUsesDefaults) {
+  // Found by config_fuzz: a gemma3 config with no text_config.
+  ModelConfig m = ParseModelConfig(R"({"model_type":"gemma3","vision_config":{"hidden_size":32,"image_size":64,)"
+                                   R"("num_attention_heads":4,"patch_size":8}})",
+                                   "x");
+  EXPECT_EQ(m.text.hidden_size, 2304);
+  EXPECT_EQ(m.text.num_layers, 26);
+  ASSERT_TRUE(m.vision.has_value());
+}
+
 TEST(ConfigTest, EosAsIntOrList) {
   EXPECT_EQ(ParseModelConfig(R"({"model_type":"gemma3_text","eos_token_id":7})", "x").eos_ids, std::vector<int>{7});
   EXPECT_EQ(ParseModelConfig(R"({"model_type":"gemma3_text","eos_token_id":[1,106]})", "x").eos_ids,
