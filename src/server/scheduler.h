@@ -99,7 +99,6 @@ class Scheduler {
   std::condition_variable wake_;  // work arrived, a request was cancelled, or stop
   std::condition_variable idle_;  // the last accepted job finished
   std::deque<Queued> queue_;
-  int active_count_ = 0;
   bool draining_ = false;
   bool stop_ = false;
   SchedulerStats stats_;
