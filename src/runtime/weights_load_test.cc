@@ -153,7 +153,9 @@ TEST(WeightDtype, QuantizedLogitsOnEveryGoldenCase) {
       if (b.dtype == DType::kQ8_0) q8_rms[name] = a.rms_err;
       // 4-bit weights must be clearly worse than 8-bit ones: equal errors
       // would mean the dtype never reached the kernels.
-      if (b.dtype == DType::kQ4_0) EXPECT_LT(3 * q8_rms[name], a.rms_err) << name;
+      if (b.dtype == DType::kQ4_0) {
+        EXPECT_LT(3 * q8_rms[name], a.rms_err) << name;
+      }
       worst_rms = std::max(worst_rms, a.rms_err);
       worst_rel = std::max(worst_rel, a.rel_err);
       sum_agree += a.agree;
