@@ -34,7 +34,7 @@ Gemma3Session::Gemma3Session(const Gemma3Model& model, int64_t context)
     : model_(model), context_(context), kv_(MakeStackKV(model.config().text, context)) {}
 
 void Gemma3Session::Reset() {
-  for (auto& l : kv_.layers) l.Clear();
+  kv_.Clear();
   pos_ = 0;
 }
 

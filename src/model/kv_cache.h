@@ -45,6 +45,9 @@ class LayerKV {
 struct StackKV {
   std::vector<LayerKV> layers;
   size_t bytes() const;
+  void Clear() {
+    for (auto& l : layers) l.Clear();
+  }
 };
 
 // Sliding layers get max(1, window - 1) slots, full layers `context` slots.

@@ -89,7 +89,7 @@ T5Gemma2Session::T5Gemma2Session(const T5Gemma2Model& model, int64_t context)
     : model_(model), context_(context), kv_(MakeStackKV(model.config().text, context)) {}
 
 void T5Gemma2Session::ResetDecoder() {
-  for (auto& l : kv_.layers) l.Clear();
+  kv_.Clear();
   pos_ = 0;
 }
 
