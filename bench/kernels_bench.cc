@@ -84,11 +84,12 @@ void BM_MatVec(benchmark::State& state) {
 }
 
 // args: rows, cols, T, threads.
-template <DType kDType>
+template <DType kDType, ComputeMode kCompute = ComputeMode::kF32>
 void BM_Prefill(benchmark::State& state) {
   const int64_t rows = state.range(0), cols = state.range(1), T = state.range(2);
   ThreadPool pool(static_cast<int>(state.range(3)));
-  const Mat& w = Weights(kDType, rows, cols);
+  Mat w = Weights(kDType, rows, cols);
+  w.compute = kCompute;
   const auto x = RandomFloats(static_cast<size_t>(T * cols), 8);
   std::vector<float> y(static_cast<size_t>(T * rows));
   for (auto _ : state) {
@@ -137,6 +138,7 @@ BENCHMARK(BM_Prefill<DType::kBF16>)->Name("BM_SmallBatch<BF16>")->Apply(SmallBat
 BENCHMARK(BM_Prefill<DType::kQ8_0>)->Name("BM_SmallBatch<Q8_0>")->Apply(SmallBatchArgs);
 BENCHMARK(BM_Prefill<DType::kQ4_0>)->Name("BM_SmallBatch<Q4_0>")->Apply(SmallBatchArgs);
 BENCHMARK(BM_Prefill<DType::kBF16>)->Apply(PrefillArgs);
+BENCHMARK(BM_Prefill<DType::kBF16, ComputeMode::kBF16>)->Name("BM_Prefill<BF16,compute=bf16>")->Apply(PrefillArgs);
 BENCHMARK(BM_Prefill<DType::kQ8_0>)->Apply(PrefillArgs);
 BENCHMARK(BM_Prefill<DType::kQ4_0>)->Apply(PrefillArgs);
 

@@ -70,6 +70,39 @@ struct OpsKernels {
   void (*add)(const float* x, float* y, int64_t n);
 };
 
+// Prefill on packed weight panels (gemm_avx512*.cc): a panel holds
+// kPanelRows weight rows of a k range, laid out k-major so one vector load
+// gives the same k of 16 rows; the micro-kernel broadcasts one activation
+// per token and keeps a kPanelTokens x kPanelRows output tile in registers.
+inline constexpr int kPanelRows = 32;
+inline constexpr int kPanelTokens = 12;
+
+struct PanelGemmKernels {
+  // W rows [r0, r0+n) (n <= kPanelRows), columns [k0, k0+kc) of an
+  // f32/bf16/f16 weight as f32: panel[k*kPanelRows + r] (64-byte aligned;
+  // rows >= n are zero).
+  void (*pack)(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel);
+  // y[t*ldy + r] (+)= sum_{k<kc} x[t*ldx + k] * panel[k*kPanelRows + r] for
+  // t < T, r < n (+= when accumulate).
+  void (*gemm)(const float* x, int64_t ldx, int64_t T, const float* panel, int n, int64_t kc,
+               float* y, int64_t ldy, bool accumulate);
+};
+
+// The same with bf16 activations and bf16 weights (--compute bf16), where
+// the CPU has AVX512-BF16. Weights and activations are pairs of bf16 along
+// k, one uint32 each: panel[p*kPanelRows + r] = W[r0+r][k0+2p .. +1].
+struct Bf16GemmKernels {
+  // bf16 weights only; k0 and kc even.
+  void (*pack)(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, uint32_t* panel);
+  // As PanelGemmKernels::gemm over kp pairs; ldx in pairs.
+  void (*gemm)(const uint32_t* x, int64_t ldx, int64_t T, const uint32_t* panel, int n, int64_t kp,
+               float* y, int64_t ldy, bool accumulate);
+  // out[i] = x[i] rounded to bf16 (to nearest even).
+  void (*to_bf16)(const float* x, int64_t n, uint16_t* out);
+  // As MatMulKernels::fma_burn with bf16 dot products (the bf16 peak).
+  double (*dot_burn)(int64_t iters, float* sink);
+};
+
 extern const MatMulKernels kScalarMatMul;
 extern const MatMulKernels kAvx2MatMul;
 extern const MatMulKernels kAvx512MatMul;
@@ -78,8 +111,15 @@ extern const OpsKernels kScalarOps;
 extern const OpsKernels kAvx2Ops;
 extern const OpsKernels kAvx512Ops;
 
+extern const PanelGemmKernels kAvx512PanelGemm;
+extern const Bf16GemmKernels kAvx512Bf16Gemm;
+
 // The tables of the active path (cpu_features.h).
 const MatMulKernels& ActiveMatMulKernels();
+// Null where the active path has none (the widen + gemm_tile path is used).
+const PanelGemmKernels* ActivePanelGemm();
+// Null unless the active path is AVX-512 and the CPU has AVX512-BF16.
+const Bf16GemmKernels* ActiveBf16Gemm();
 const OpsKernels& ActiveOpsKernels();
 
 }  // namespace gemma::kern

@@ -26,6 +26,12 @@ const MatMulKernels& ActiveMatMulKernels() {
   }
   return kScalarMatMul;
 }
+const PanelGemmKernels* ActivePanelGemm() {
+  return ActiveIsa() == Isa::kAvx512 ? &kAvx512PanelGemm : nullptr;
+}
+const Bf16GemmKernels* ActiveBf16Gemm() {
+  return ActiveIsa() == Isa::kAvx512 && GetCpuFeatures().avx512_bf16 ? &kAvx512Bf16Gemm : nullptr;
+}
 }  // namespace kern
 
 namespace {
@@ -67,6 +73,59 @@ void ForRows(ThreadPool* pool, bool parallel, int64_t rows, int64_t min_chunk,
   }
 }
 
+// Columns per packed panel: 32 rows x 256 f32 = 32 KiB, in L1 while every
+// token block passes over it.
+constexpr int64_t kPanelK = 256;
+// The same bytes in bf16 pairs.
+constexpr int64_t kPanelKBf16 = 512;
+
+// Prefill on packed panels: each task packs 32 weight rows x kPanelK
+// columns once and runs every token over them.
+void MatMulPanels(const kern::PanelGemmKernels& g, const float* x, int64_t T, const Mat& w, float* y,
+                  ThreadPool* pool) {
+  const kern::WeightView view = ViewOf(w);
+  const int64_t K = w.cols, N = w.rows;
+  const int64_t panels = (N + kern::kPanelRows - 1) / kern::kPanelRows;
+  ForRows(pool, UsePool(pool, w, T), panels, 1, [&](int64_t p0, int64_t p1, int) {
+    float* panel = ThreadScratch(kern::kPanelRows * kPanelK);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t r0 = p * kern::kPanelRows;
+      const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - r0));
+      for (int64_t k0 = 0; k0 < K; k0 += kPanelK) {
+        const int64_t kc = std::min(kPanelK, K - k0);
+        g.pack(view, r0, n, k0, kc, panel);
+        g.gemm(x + k0, K, T, panel, n, kc, y + r0, N, k0 > 0);
+      }
+    }
+  });
+}
+
+// --compute bf16: the activations rounded to bf16 once, then bf16 panels.
+void MatMulBf16Panels(const kern::Bf16GemmKernels& g, const float* x, int64_t T, const Mat& w, float* y,
+                      ThreadPool* pool) {
+  const kern::WeightView view = ViewOf(w);
+  const int64_t K = w.cols, N = w.rows;
+  const bool parallel = UsePool(pool, w, T);
+  thread_local std::vector<uint16_t> xh;
+  if (xh.size() < static_cast<size_t>(T * K)) xh.resize(static_cast<size_t>(T * K));
+  uint16_t* xb = xh.data();
+  ForRows(pool, parallel, T, 1, [&](int64_t t0, int64_t t1, int) { g.to_bf16(x + t0 * K, (t1 - t0) * K, xb + t0 * K); });
+  const auto* xp = reinterpret_cast<const uint32_t*>(xb);
+  const int64_t panels = (N + kern::kPanelRows - 1) / kern::kPanelRows;
+  ForRows(pool, parallel, panels, 1, [&](int64_t p0, int64_t p1, int) {
+    auto* panel = reinterpret_cast<uint32_t*>(ThreadScratch(kern::kPanelRows * kPanelKBf16 / 2));
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t r0 = p * kern::kPanelRows;
+      const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - r0));
+      for (int64_t k0 = 0; k0 < K; k0 += kPanelKBf16) {
+        const int64_t kc = std::min(kPanelKBf16, K - k0);
+        g.pack(view, r0, n, k0, kc, panel);
+        g.gemm(xp + k0 / 2, K / 2, T, panel, n, kc / 2, y + r0, N, k0 > 0);
+      }
+    }
+  });
+}
+
 void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool) {
   const kern::MatMulKernels& k = kern::ActiveMatMulKernels();
   const kern::WeightView view = ViewOf(w);
@@ -84,6 +143,10 @@ void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* 
             [&](int64_t r0, int64_t r1, int) { k.matmul_small(x, T, view, r0, r1, y, N); });
     return;
   }
+  if (w.compute == ComputeMode::kBF16 && w.dtype == DType::kBF16 && K % 2 == 0) {
+    if (const kern::Bf16GemmKernels* g = kern::ActiveBf16Gemm()) return MatMulBf16Panels(*g, x, T, w, y, pool);
+  }
+  if (const kern::PanelGemmKernels* g = kern::ActivePanelGemm()) return MatMulPanels(*g, x, T, w, y, pool);
   ForRows(pool, parallel, N, kRowBlock, [&](int64_t c0, int64_t c1, int) {
     float* tile = ThreadScratch(kRowBlock * kTileK);
     for (int64_t r0 = c0; r0 < c1; r0 += kRowBlock) {

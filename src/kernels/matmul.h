@@ -11,6 +11,13 @@ namespace gemma {
 
 class ThreadPool;
 
+// How prefill-sized products with float weights treat the activations:
+// kF32 keeps them exact; kBF16 rounds them to bf16 (to nearest even) for
+// the AVX512-BF16 dot products where the CPU has them and the weight is
+// bf16 (elsewhere it computes as kF32). Decode (one token) and small
+// batches always use f32 activations: they are bound by memory, not math.
+enum class ComputeMode : uint8_t { kF32, kBF16 };
+
 // A read-only view of a 2-D weight in its storage dtype (memory-mapped file,
 // or an owned buffer for quantised copies).
 struct Mat {
@@ -18,6 +25,7 @@ struct Mat {
   const void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
+  ComputeMode compute = ComputeMode::kF32;
 
   size_t row_bytes() const { return RowBytes(dtype, cols); }
   const uint8_t* row(int64_t r) const {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/isa_kernels.h"
 #include "kernels/test_util.h"
 #include "kernels/thread_pool.h"
 
@@ -59,7 +60,7 @@ TEST(MatMul, AllPathsMatchReference) {
   // Odd sizes: K not a multiple of 8/16 and above the K tile (512), N not a
   // multiple of the row quad or the row block (32).
   const Shape kShapes[] = {{1, 1}, {5, 17}, {37, 100}, {64, 64}, {70, 1100}};
-  const int64_t kTokens[] = {1, 2, 3, 6, 7, 13, 16, 17, 64};
+  const int64_t kTokens[] = {1, 2, 3, 6, 7, 13, 16, 17, 30, 64};
   ThreadPool pool(3);
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
     SCOPED_TRACE(DTypeName(dtype));
@@ -79,6 +80,35 @@ TEST(MatMul, AllPathsMatchReference) {
           }
         });
       }
+    }
+  }
+}
+
+TEST(MatMul, Bf16ComputeRoundsOnlyPrefillActivations) {
+  // With ComputeMode::kBF16 the AVX512-BF16 path must equal the exact
+  // product of the bf16-rounded activations (bf16 x bf16 products are exact
+  // in f32); every other case (no such CPU, decode, small batches, odd K)
+  // keeps f32 activations.
+  const Shape kShapes[] = {{5, 17}, {37, 100}, {70, 1100}};
+  ThreadPool pool(3);
+  for (const Shape& s : kShapes) {
+    TestWeight w(DType::kBF16, s.rows, s.cols, 31);
+    w.mat.compute = ComputeMode::kBF16;
+    for (int64_t T : {int64_t{1}, int64_t{7}, int64_t{17}, int64_t{64}}) {
+      SCOPED_TRACE("rows=" + std::to_string(s.rows) + " cols=" + std::to_string(s.cols) +
+                   " T=" + std::to_string(T));
+      const auto x = RandomVector(static_cast<size_t>(T * s.cols), 32);
+      std::vector<float> xr(x);
+      for (float& v : xr) v = BF16ToF32(F32ToBF16(v));
+      std::vector<float> ref(static_cast<size_t>(T * s.rows)), ref_rounded(ref.size());
+      MatMulReference(x.data(), T, w.mat, ref.data());
+      MatMulReference(xr.data(), T, w.mat, ref_rounded.data());
+      ForEachIsa([&](Isa) {
+        const bool rounds = kern::ActiveBf16Gemm() != nullptr && T > kern::kSmallTokens && s.cols % 2 == 0;
+        std::vector<float> y(ref.size(), NAN);
+        MatMul(x.data(), T, w.mat, y.data(), &pool);
+        ExpectClose(rounds ? xr : x, T, w.mat, y, rounds ? ref_rounded : ref, 1e-6);
+      });
     }
   }
 }

@@ -1,0 +1,66 @@
+// Internal to the AVX-512 panel GEMM files (gemm_avx512*.cc): a 16 x 16
+// transpose of 32-bit lanes and the store of an output tile. Included only
+// by translation units compiled with AVX-512 flags; everything here has
+// internal linkage (see isa_kernels.h on why).
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/isa_kernels.h"
+
+namespace gemma::kern {
+namespace {
+
+// In place: afterwards v[c] lane r = old v[r] lane c.
+inline void Transpose16x16(__m512 (&v)[16]) {
+  __m512 t[16];
+  // Pairs of rows interleaved: t[2i] holds lanes 4j, 4j+1 of rows 2i, 2i+1;
+  // t[2i+1] lanes 4j+2, 4j+3 (per 128-bit lane j).
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+  }
+  // Quads of rows: v[4i + e] lane j = element 4j + e of rows 4i .. 4i+3.
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    v[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    v[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    v[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    v[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  // Gather the four quads' 128-bit lanes: element 4j + e of all 16 rows.
+  __m512 o[16];
+  for (int e = 0; e < 4; ++e) {
+    const __m512 a = _mm512_shuffle_f32x4(v[e], v[4 + e], 0x88);   // L0 L2 of quads 0, 1
+    const __m512 b = _mm512_shuffle_f32x4(v[e], v[4 + e], 0xDD);   // L1 L3 of quads 0, 1
+    const __m512 c = _mm512_shuffle_f32x4(v[8 + e], v[12 + e], 0x88);
+    const __m512 d = _mm512_shuffle_f32x4(v[8 + e], v[12 + e], 0xDD);
+    o[0 + e] = _mm512_shuffle_f32x4(a, c, 0x88);
+    o[8 + e] = _mm512_shuffle_f32x4(a, c, 0xDD);
+    o[4 + e] = _mm512_shuffle_f32x4(b, d, 0x88);
+    o[12 + e] = _mm512_shuffle_f32x4(b, d, 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) v[i] = o[i];
+}
+
+// y[t*ldy + r] (+)= acc[t][r / 16] lane r % 16 for t < TT, r < n (<= 32).
+template <int TT>
+inline void StoreTile(const __m512 (&acc)[TT][2], float* y, int64_t ldy, int n, bool accumulate) {
+  const __mmask16 m0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1u);
+  const __mmask16 m1 = n >= 32 ? 0xFFFF : n > 16 ? static_cast<__mmask16>((1u << (n - 16)) - 1u) : 0;
+  for (int t = 0; t < TT; ++t) {
+    float* yt = y + t * ldy;
+    __m512 a = acc[t][0], b = acc[t][1];
+    if (accumulate) {
+      a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m0, yt));
+      b = _mm512_add_ps(b, _mm512_maskz_loadu_ps(m1, yt + 16));
+    }
+    _mm512_mask_storeu_ps(yt, m0, a);
+    _mm512_mask_storeu_ps(yt + 16, m1, b);
+  }
+}
+
+}  // namespace
+}  // namespace gemma::kern
