@@ -111,6 +111,8 @@ void AddBenchCommand(CLI::App& app) {
 
     const double bw = MeasureReadBandwidthGBs(pool);
     const double peak = MeasurePeakGflops(pool);
+    const ComputeMode compute = EffectiveComputeMode(engine->weight_options().compute);
+    const double bf16_peak = compute == ComputeMode::kBF16 ? MeasurePeakBf16Gflops(pool) : 0.0;
 
     const auto t0 = std::chrono::steady_clock::now();
     const float* logits = session.Start(p);
@@ -150,7 +152,10 @@ void AddBenchCommand(CLI::App& app) {
       image_s = Seconds(i0, std::chrono::steady_clock::now());
     }
     const double roofline = decode_tps * decode_bytes / (bw * 1e9);
-    const double prefill_frac = prefill_tps * prefill_flops / (peak * 1e9);
+    // Against the limit of the arithmetic in use: bf16 dot products with
+    // --compute bf16, f32 FMAs otherwise.
+    const double prefill_fma_frac = prefill_tps * prefill_flops / (peak * 1e9);
+    const double prefill_frac = bf16_peak > 0 ? prefill_tps * prefill_flops / (bf16_peak * 1e9) : prefill_fma_frac;
     const std::string layers_dtype = DTypeSummary(StackMats(dec));
     const std::string embed_dtype = DTypeName(head.dtype);
     const bool copied = engine->weight_options().copy;
@@ -168,10 +173,13 @@ void AddBenchCommand(CLI::App& app) {
           {"decode_tokens_per_s", decode_tps},
           {"read_bandwidth_gb_s", bw},
           {"peak_gflops", peak},
+          {"bf16_peak_gflops", bf16_peak},
           {"decode_bytes_per_token", decode_bytes},
           {"decode_roofline_fraction", roofline},
           {"prefill_flops_per_token", prefill_flops},
           {"prefill_peak_fraction", prefill_frac},
+          {"prefill_fma_peak_fraction", prefill_fma_frac},
+          {"compute", ComputeModeName(compute)},
           {"dtype", layers_dtype},
           {"embed_dtype", embed_dtype},
           {"weights_copied", copied},
@@ -185,12 +193,16 @@ void AddBenchCommand(CLI::App& app) {
       std::printf("%s\n", j.dump(2).c_str());
     } else {
       std::printf("model %s, %d threads, kernels %s\n", model->c_str(), pool.num_threads(), ActiveIsaName());
-      std::printf("machine: read bandwidth %.1f GB/s, f32 FMA peak %.1f GFLOP/s\n", bw, peak);
+      std::printf("machine: read bandwidth %.1f GB/s, f32 FMA peak %.1f GFLOP/s", bw, peak);
+      if (bf16_peak > 0) std::printf(", bf16 dot peak %.1f GFLOP/s", bf16_peak);
+      std::printf("\ncompute: %s activations in prefill products\n", ComputeModeName(compute));
       std::printf("weights: layers %s, embedding %s, %s (loaded in %.2f s)\n", layers_dtype.c_str(),
                   embed_dtype.c_str(), copied ? "in huge pages" : "read through the mmap", load_s);
-      std::printf("%s: %d tokens, %.1f tok/s (%.1f%% of FLOP peak)\n",
+      std::printf("%s: %d tokens, %.1f tok/s (%.1f%% of the f32 FMA peak",
                   engine->is_encoder_decoder() ? "encoder prefill" : "prefill", *prompt_tokens, prefill_tps,
-                  100 * prefill_frac);
+                  100 * prefill_fma_frac);
+      if (bf16_peak > 0) std::printf(", %.1f%% of the bf16 dot peak", 100 * prefill_frac);
+      std::printf(")\n");
       std::printf("decode: %d tokens from position %lld, %.2f tok/s, %.1f MB/token (%.1f%% of read bandwidth)\n",
                   *gen_tokens, static_cast<long long>(session.pos()) - *gen_tokens, decode_tps, decode_bytes / 1e6,
                   100 * roofline);

@@ -100,7 +100,12 @@ void AddInfoCommand(CLI::App& app) {
                     : "");
     if (engine->is_gguf() && engine->gguf_tokenizer_proto().empty())
       std::printf("tokenizer: none usable in the GGUF (%s)\n", engine->gguf_tokenizer_error().c_str());
-    std::printf("compute: f32 activations, weights as loaded; kernels: %s\n", ActiveIsaName());
+    const ComputeMode requested = engine->weight_options().compute;
+    const ComputeMode compute = EffectiveComputeMode(requested);
+    std::printf("compute: %s activations in prefill products%s, weights as loaded; kernels: %s%s\n",
+                ComputeModeName(compute),
+                requested != compute ? " (bf16 asked for; this CPU path has no AVX512-BF16)" : "",
+                ActiveIsaName(), EffectiveComputeMode(ComputeMode::kBF16) == ComputeMode::kBF16 ? " + avx512_bf16" : "");
   });
 }
 

@@ -70,8 +70,9 @@ double MeasureReadBandwidthGBs(ThreadPool& pool) {
   return static_cast<double>(kBytes) / best / 1e9;
 }
 
-double MeasurePeakGflops(ThreadPool& pool) {
-  const kern::MatMulKernels& k = kern::ActiveMatMulKernels();
+namespace {
+
+double MeasureBurn(ThreadPool& pool, double (*burn)(int64_t, float*)) {
   constexpr int64_t kIters = 2'000'000;  // ~10-20 ms per pass on a modern core
   const int threads = pool.num_threads();
   double best = 0.0;
@@ -80,7 +81,7 @@ double MeasurePeakGflops(ThreadPool& pool) {
     std::vector<float> sinks(static_cast<size_t>(threads) * 16, 0.f);
     const auto t0 = std::chrono::steady_clock::now();
     pool.Run(threads, [&](int64_t task, int thread) {
-      flops[static_cast<size_t>(task)] = k.fma_burn(kIters, &sinks[static_cast<size_t>(thread) * 16]);
+      flops[static_cast<size_t>(task)] = burn(kIters, &sinks[static_cast<size_t>(thread) * 16]);
     });
     const double s = Seconds(t0, std::chrono::steady_clock::now());
     double total = 0.0;
@@ -88,6 +89,15 @@ double MeasurePeakGflops(ThreadPool& pool) {
     best = std::max(best, total / s / 1e9);
   }
   return best;
+}
+
+}  // namespace
+
+double MeasurePeakGflops(ThreadPool& pool) { return MeasureBurn(pool, kern::ActiveMatMulKernels().fma_burn); }
+
+double MeasurePeakBf16Gflops(ThreadPool& pool) {
+  const kern::Bf16GemmKernels* g = kern::ActiveBf16Gemm();
+  return g ? MeasureBurn(pool, g->dot_burn) : 0.0;
 }
 
 }  // namespace gemma

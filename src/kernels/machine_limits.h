@@ -17,6 +17,11 @@ double MeasureReadBandwidthGBs(ThreadPool& pool);
 // path, with every thread of `pool` running independent FMA chains.
 double MeasurePeakGflops(ThreadPool& pool);
 
+// Peak bf16 dot-product throughput (VDPBF16PS: 2 flops per bf16 product)
+// in GFLOP/s, the limit of --compute bf16 prefill; 0 where the active path
+// has no AVX512-BF16.
+double MeasurePeakBf16Gflops(ThreadPool& pool);
+
 // Sums `bytes` bytes of `data` (8-byte aligned, bytes % 8 == 0) with `pool`;
 // the bandwidth microbenchmark's kernel, exposed for bench/.
 uint64_t SumBytesParallel(const void* data, size_t bytes, ThreadPool& pool);

@@ -21,7 +21,13 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 const char* kGoldenDir = "tests/data/golden";
-constexpr double kTol = 2e-4;  // golden README tolerance; never loosen
+constexpr double kTol = 2e-4;       // golden README tolerance; never loosen
+// --compute bf16 (bf16-rounded activations in prompt products) is a lossy,
+// opt-in mode: on these cases its logits are off by up to 2.5% of the
+// largest logit (one rounding per product, amplified over the layers of
+// random tiny models), above the 2e-3 that would make it a default. This
+// bound guards the measured accuracy: a broken kernel is off by O(1).
+constexpr double kBf16ComputeTol = 5e-2;
 
 std::vector<std::string> CaseNames(const std::string& family) {
   std::vector<std::string> out;
@@ -60,7 +66,7 @@ struct Case {
 
 // max |out - golden| <= tol * max(1, max |golden|), over rows where row_ok.
 void ExpectClose(const std::vector<float>& out, const std::vector<float>& golden, const std::string& what,
-                 int64_t row_len = 0, const std::vector<int32_t>* row_ok = nullptr) {
+                 int64_t row_len = 0, const std::vector<int32_t>* row_ok = nullptr, double tol = kTol) {
   ASSERT_EQ(out.size(), golden.size()) << what;
   double gmax = 0, err = 0;
   for (size_t i = 0; i < golden.size(); ++i) {
@@ -68,7 +74,7 @@ void ExpectClose(const std::vector<float>& out, const std::vector<float>& golden
     gmax = std::max(gmax, std::fabs(static_cast<double>(golden[i])));
     err = std::max(err, std::fabs(static_cast<double>(out[i]) - golden[i]));
   }
-  EXPECT_LE(err, kTol * std::max(1.0, gmax)) << what << ": max error " << err << " (golden max " << gmax << ")";
+  EXPECT_LE(err, tol * std::max(1.0, gmax)) << what << ": max error " << err << " (golden max " << gmax << ")";
 }
 
 // [T, heads, hd] -> [heads, T, hd]
@@ -95,7 +101,7 @@ std::vector<float> SoftTokens(const Case& c, int64_t* count) {
 // Greedy decoding through the session's KV cache, starting from the full
 // forward's logits: ids and every step's logits against the reference.
 template <typename SessionT>
-void CheckGreedy(const Case& c, SessionT& s, const std::vector<float>& logits, int64_t V) {
+void CheckGreedy(const Case& c, SessionT& s, const std::vector<float>& logits, int64_t V, double tol = kTol) {
   const auto greedy_ids = ToFloatVector(*c.expected->Find("greedy_ids"));
   const int64_t N = static_cast<int64_t>(greedy_ids.size());
   std::vector<float> got(static_cast<size_t>(N * V));
@@ -106,7 +112,7 @@ void CheckGreedy(const Case& c, SessionT& s, const std::vector<float>& logits, i
     ASSERT_EQ(next, static_cast<int32_t>(greedy_ids[j])) << "greedy step " << j;
     if (j + 1 < N) s.Forward(&next, 1, row.data(), false);
   }
-  ExpectClose(got, c.F("greedy_logits"), "greedy_logits");
+  ExpectClose(got, c.F("greedy_logits"), "greedy_logits", 0, nullptr, tol);
 }
 
 class Gemma3Golden : public ::testing::TestWithParam<std::string> {};
@@ -167,6 +173,27 @@ TEST_P(Gemma3Golden, FullForwardGreedyAndIncremental) {
     t += len;
   }
   ExpectClose(inc_logits, c.F("logits"), "incremental logits");
+}
+
+// --compute bf16: prompt products with bf16-rounded activations (where the
+// CPU has AVX512-BF16): the prompt's logits within kBf16ComputeTol. Greedy
+// continuations are not asserted: 2 of the 10 cases flip a near-tie (T5Gemma
+// 2 mm-tiny-a at step 6, tiny-d at step 15).
+TEST_P(Gemma3Golden, Bf16ComputeWithinMeasuredBound) {
+  Case c(GetParam());
+  WeightOptions opts;
+  opts.compute = ComputeMode::kBF16;
+  auto model = Gemma3Model::Load(c.cfg, *c.weights, opts);
+  const int64_t V = c.cfg.text.vocab_size;
+  const std::vector<int32_t> ids = c.Ids("input_ids");
+  const int64_t T = static_cast<int64_t>(ids.size());
+  int64_t n_soft = 0;
+  const std::vector<float> soft = SoftTokens(c, &n_soft);
+  Gemma3Session s(*model, 256);
+  std::vector<float> logits(static_cast<size_t>(T * V));
+  s.Forward(ids.data(), T, logits.data(), true, soft.data(), n_soft);
+  ExpectClose(logits, c.F("logits"), "logits (bf16 compute)", 0, nullptr, kBf16ComputeTol);
+  (void)V;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Gemma3Golden, ::testing::ValuesIn(CaseNames("gemma3")),
@@ -230,6 +257,27 @@ TEST_P(T5Gemma2Golden, EncoderDecoderGreedyAndIncremental) {
   std::vector<float> inc_logits(static_cast<size_t>(T * V));
   for (int64_t t = 0; t < T; ++t) inc.Forward(dec_ids.data() + t, 1, inc_logits.data() + t * V, true);
   ExpectClose(inc_logits, c.F("logits"), "incremental logits");
+}
+
+TEST_P(T5Gemma2Golden, Bf16ComputeWithinMeasuredBound) {
+  Case c(GetParam());
+  WeightOptions opts;
+  opts.compute = ComputeMode::kBF16;
+  auto model = T5Gemma2Model::Load(c.cfg, *c.weights, opts);
+  const int64_t V = c.cfg.text.vocab_size;
+  const std::vector<int32_t> enc_ids = c.Ids("encoder_input_ids");
+  const std::vector<int32_t> mask = c.Ids("encoder_attention_mask");
+  const std::vector<uint8_t> valid(mask.begin(), mask.end());
+  const std::vector<int32_t> dec_ids = c.Ids("decoder_input_ids");
+  const int64_t S = static_cast<int64_t>(enc_ids.size()), T = static_cast<int64_t>(dec_ids.size());
+  int64_t n_soft = 0;
+  const std::vector<float> soft = SoftTokens(c, &n_soft);
+  T5Gemma2Session s(*model, 256);
+  s.SetEncoderInput(enc_ids.data(), valid.data(), S, soft.data(), n_soft);
+  std::vector<float> logits(static_cast<size_t>(T * V));
+  s.Forward(dec_ids.data(), T, logits.data(), true);
+  ExpectClose(logits, c.F("logits"), "logits (bf16 compute)", 0, nullptr, kBf16ComputeTol);
+  (void)V;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, T5Gemma2Golden, ::testing::ValuesIn(CaseNames("t5gemma2")),

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "kernels/isa_kernels.h"
 #include "kernels/quantize.h"
 #include "kernels/thread_pool.h"
 
@@ -48,6 +49,21 @@ DType ParseWeightDType(const std::string& s, const std::string& flag) {
   if (l == "q8_0") return DType::kQ8_0;
   if (l == "q4_0") return DType::kQ4_0;
   throw Error(flag + ": unknown weight dtype '" + s + "' (expected bf16, f16, f32, q8_0 or q4_0)");
+}
+
+ComputeMode ParseComputeMode(const std::string& s, const std::string& flag) {
+  std::string l = s;
+  std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (l == "f32") return ComputeMode::kF32;
+  if (l == "bf16") return ComputeMode::kBF16;
+  throw Error(flag + ": unknown compute mode '" + s + "' (expected f32 or bf16)");
+}
+
+const char* ComputeModeName(ComputeMode m) { return m == ComputeMode::kBF16 ? "bf16" : "f32"; }
+
+ComputeMode EffectiveComputeMode(ComputeMode requested) {
+  return requested == ComputeMode::kBF16 && kern::ActiveBf16Gemm() != nullptr ? ComputeMode::kBF16
+                                                                              : ComputeMode::kF32;
 }
 
 uint8_t* WeightArena::Allocate(size_t bytes) {
@@ -123,8 +139,10 @@ StackWeights LoadStack(const WeightStore& ws, const TextConfig& cfg, const Stack
   const int64_t qd = cfg.num_heads * hd, kvd = cfg.num_kv_heads * hd;
   ThreadPool* pool = arena ? &DefaultPool() : nullptr;
   auto mat = [&](const std::string& name, int64_t rows, int64_t cols) {
-    const Mat m = MatFromTensor(ws, name, rows, cols);
-    return arena ? arena->Place(name, m, opts.layers, opts.copy, pool) : m;
+    Mat m = MatFromTensor(ws, name, rows, cols);
+    if (arena) m = arena->Place(name, m, opts.layers, opts.copy, pool);
+    m.compute = opts.compute;
+    return m;
   };
   for (int l = 0; l < cfg.num_layers; ++l) {
     const std::string p = names.prefix + "layers." + std::to_string(l) + ".";
@@ -150,8 +168,10 @@ StackWeights LoadStack(const WeightStore& ws, const TextConfig& cfg, const Stack
 
 Mat LoadEmbedding(const WeightStore& ws, const std::string& name, int64_t V, int64_t H, WeightArena* arena,
                   const WeightOptions& opts) {
-  const Mat m = MatFromTensor(ws, name, V, H);
-  return arena ? arena->Place(name, m, opts.embed_dtype(), opts.copy, &DefaultPool()) : m;
+  Mat m = MatFromTensor(ws, name, V, H);
+  if (arena) m = arena->Place(name, m, opts.embed_dtype(), opts.copy, &DefaultPool());
+  m.compute = opts.compute;
+  return m;
 }
 
 float EmbedScale(int hidden_size, DType embed_dtype) {

@@ -30,6 +30,9 @@ struct WeightOptions {
   // halve the read bandwidth on VMs (see kernels/weight_buffer.h). A copy is
   // bit-identical, so results do not change.
   bool copy = false;
+  // Activations of prefill products with bf16 matrices (kernels/matmul.h):
+  // kF32 is exact; kBF16 rounds them to bf16 where AVX512-BF16 is faster.
+  ComputeMode compute = ComputeMode::kF32;
 
   std::optional<DType> embed_dtype() const { return embed ? embed : layers; }
 };
@@ -41,6 +44,12 @@ inline constexpr bool kCopyWeightsByDefault = true;
 
 // "bf16", "f16", "f32", "q8_0", "q4_0" (any case); throws Error naming `flag`.
 DType ParseWeightDType(const std::string& s, const std::string& flag);
+// "f32" or "bf16"; throws Error naming `flag`.
+ComputeMode ParseComputeMode(const std::string& s, const std::string& flag);
+const char* ComputeModeName(ComputeMode m);
+// What the kernels of this machine do with `requested`: kBF16 only where
+// the active path has AVX512-BF16 (elsewhere bf16 would not be faster).
+ComputeMode EffectiveComputeMode(ComputeMode requested);
 
 // Owner of converted / copied weight bytes. Small matrices share 64 MiB
 // slabs (a WeightBuffer rounds up to 2 MiB); large ones get their own.
