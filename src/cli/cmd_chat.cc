@@ -117,17 +117,8 @@ void AddChatCommand(CLI::App& app) {
           std::string turn = "<end_of_turn>\n<start_of_turn>user\n";
           for (int i = 0; i < n_img; ++i) turn += "<start_of_image>";
           turn += text + "<end_of_turn>\n<start_of_turn>model\n";
-          TextRequest req;
-          req.text = turn;
-          req.num_images = n_img;
-          const std::string rendered = RenderPromptText(e, req);
-          std::vector<int> ids = tok->Encode(rendered, false, true);
-          if (n_img > 0) {
-            const int soft_id = *tok->TokenId("<image_soft_token>");
-            for (int& id : ids)
-              if (id == soft_id) id = e.config().image_token_index;
-          }
-          std::vector<int32_t> ids32(ids.begin(), ids.end());
+          const std::vector<int32_t> ids32 = PromptBuilder(e, *tok).EncodeText(turn, /*add_bos=*/false,
+                                                                              /*parse_special=*/true, n_img);
           if (session.pos() + static_cast<int64_t>(ids32.size()) + 1 > session.context())
             throw Error("context full (" + std::to_string(session.context()) + " tokens): start a new chat or raise --ctx");
           logits = session.Append(ids32.data(), static_cast<int64_t>(ids32.size()), soft.data(),

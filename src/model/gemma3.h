@@ -6,6 +6,7 @@
 
 #include "io/config.h"
 #include "io/safetensors.h"
+#include "model/decoder_session.h"
 #include "model/decoder_step.h"
 #include "model/embedding.h"
 #include "model/kv_cache.h"
@@ -38,7 +39,7 @@ class Gemma3Model {
 };
 
 // One conversation's state: the KV caches and the next position.
-class Gemma3Session {
+class Gemma3Session : public DecoderSession {
  public:
   Gemma3Session(const Gemma3Model& model, int64_t context);
 
@@ -48,23 +49,15 @@ class Gemma3Session {
   void Forward(const int32_t* ids, int64_t T, float* logits, bool all_logits, const float* soft_rows = nullptr,
                int64_t soft_rows_count = 0, Dump* dump = nullptr);
 
-  // One decode step of several sessions of the same model (continuous
-  // batching): sessions[i] takes tokens[i] at its own position and its logits
-  // go to logits[i * V]. The matrices run once for all rows; each session
-  // attends only its own cache. Equals Forward on each, to float rounding.
-  static void DecodeBatch(const std::vector<Gemma3Session*>& sessions, const int32_t* tokens, float* logits);
+  // DecoderSession::DecodeBatch; an image token there is an error (no soft rows).
+  static void DecodeBatch(const std::vector<Gemma3Session*>& sessions, const int32_t* tokens, float* logits) {
+    DecoderSession::DecodeBatch({sessions.begin(), sessions.end()}, tokens, logits);
+  }
 
-  int64_t pos() const { return pos_; }
-  int64_t context() const { return context_; }
-  void Reset();
-  const StackKV& kv() const { return kv_; }
+  void Reset() { ResetDecoder(); }
 
  private:
   const Gemma3Model& model_;
-  int64_t context_;
-  StackKV kv_;
-  Workspace ws_;
-  int64_t pos_ = 0;
 };
 
 }  // namespace gemma

@@ -85,12 +85,28 @@ std::vector<float> T5Gemma2Model::Encode(const int32_t* ids, const uint8_t* vali
   return x;
 }
 
-T5Gemma2Session::T5Gemma2Session(const T5Gemma2Model& model, int64_t context)
-    : model_(model), context_(context), kv_(MakeStackKV(model.config().text, context)) {}
+namespace {
 
-void T5Gemma2Session::ResetDecoder() {
-  kv_.Clear();
-  pos_ = 0;
+// Decoder ids are embedded as the encoder's are: the eoi id takes its own row.
+DecoderChunk DecodeRules(const T5Gemma2Model& model) {
+  DecoderChunk rules;
+  rules.replace_id = model.config().eoi_token_index;
+  rules.replace_row = model.eoi_embedding().data();
+  return rules;
+}
+
+}  // namespace
+
+T5Gemma2Session::T5Gemma2Session(const T5Gemma2Model& model, int64_t context)
+    : DecoderSession(model.decoder(), model.embedding(), model.config().text.final_logit_softcapping,
+                     MakeStackKV(model.config().text, context), context, DecodeRules(model),
+                     {"decoder input", "decoder token ids"}),
+      model_(model) {
+  set_cross(&cross_);
+}
+
+void T5Gemma2Session::CheckReady() const {
+  if (encoder_len_ < 0) throw Error("T5Gemma 2: the encoder input must be set before decoding");
 }
 
 void T5Gemma2Session::SetEncoderInput(const int32_t* ids, const uint8_t* valid, int64_t S, const float* soft_rows,
@@ -100,8 +116,8 @@ void T5Gemma2Session::SetEncoderInput(const int32_t* ids, const uint8_t* valid, 
     all_valid.assign(static_cast<size_t>(S), 1);
     valid = all_valid.data();
   }
-  std::vector<float> enc = model_.Encode(ids, valid, S, soft_rows, soft_rows_count, ws_, dump);
-  cross_ = model_.decoder().ComputeCrossKV(enc.data(), S, valid, ws_, &DefaultPool());
+  std::vector<float> enc = model_.Encode(ids, valid, S, soft_rows, soft_rows_count, workspace(), dump);
+  cross_ = model_.decoder().ComputeCrossKV(enc.data(), S, valid, workspace(), &DefaultPool());
   if (dump) {
     (*dump)["decoder_layer0_cross_k"] = cross_[0].k;
     (*dump)["decoder_layer0_cross_v"] = cross_[0].v;
@@ -111,55 +127,20 @@ void T5Gemma2Session::SetEncoderInput(const int32_t* ids, const uint8_t* valid, 
 }
 
 void T5Gemma2Session::Forward(const int32_t* ids, int64_t T, float* logits, bool all_logits, Dump* dump) {
-  if (encoder_len_ < 0) throw Error("T5Gemma 2: the encoder input must be set before decoding");
-  if (T <= 0) throw Error("empty input: no decoder token ids");
-  if (pos_ + T > context_)
-    throw Error("decoder input too long: " + std::to_string(pos_ + T) + " tokens exceed the context of " +
-                std::to_string(context_));
-  const ModelConfig& cfg = model_.config();
-  DecoderChunk c;
+  DecoderChunk c = rules();
   c.ids = ids;
   c.T = T;
-  c.start_pos = static_cast<int32_t>(pos_);
-  c.replace_id = cfg.eoi_token_index;
-  c.replace_row = model_.eoi_embedding().data();
   c.logits = logits;
   c.all_logits = all_logits;
   c.dump = dump;
   c.dump_prefix = "decoder_";
-  RunDecoderPrefill(model_.decoder(), model_.embedding(), cfg.text.final_logit_softcapping, &kv_, &cross_, c, ws_,
-                  &DefaultPool());
-  pos_ += T;
+  RunChunk(c);
 }
 
 size_t T5Gemma2Session::cross_bytes() const {
   size_t b = 0;
   for (const auto& c : cross_) b += (c.k.size() + c.v.size()) * sizeof(float);
   return b;
-}
-
-void T5Gemma2Session::DecodeBatch(const std::vector<T5Gemma2Session*>& sessions, const int32_t* tokens,
-                                  float* logits) {
-  if (sessions.empty()) return;
-  const T5Gemma2Model& model = sessions[0]->model_;
-  const ModelConfig& cfg = model.config();
-  std::vector<DecoderBatchRow> rows(sessions.size());
-  for (size_t i = 0; i < sessions.size(); ++i) {
-    T5Gemma2Session* s = sessions[i];
-    Check(&s->model_ == &model, "DecodeBatch: the sessions belong to different models");
-    for (size_t j = 0; j < i; ++j) Check(sessions[j] != s, "DecodeBatch: a session appears twice");
-    if (s->encoder_len_ < 0) throw Error("T5Gemma 2: the encoder input must be set before decoding");
-    if (s->pos_ + 1 > s->context_)
-      throw Error("decoder input too long: " + std::to_string(s->pos_ + 1) + " tokens exceed the context of " +
-                  std::to_string(s->context_));
-    rows[i] = {tokens[i], static_cast<int32_t>(s->pos_), &s->kv_, &s->cross_};
-  }
-  DecoderChunk rules;
-  rules.replace_id = cfg.eoi_token_index;
-  rules.replace_row = model.eoi_embedding().data();
-  RunDecoderBatch(model.decoder(), model.embedding(), cfg.text.final_logit_softcapping, rules, rows.data(),
-                  static_cast<int64_t>(rows.size()), logits, sessions[0]->ws_, &DefaultPool());
-  for (T5Gemma2Session* s : sessions) ++s->pos_;
 }
 
 }  // namespace gemma

@@ -9,6 +9,7 @@
 
 #include "io/config.h"
 #include "io/safetensors.h"
+#include "model/decoder_session.h"
 #include "model/decoder_step.h"
 #include "model/embedding.h"
 #include "model/kv_cache.h"
@@ -45,7 +46,7 @@ class T5Gemma2Model {
   std::vector<float> eoi_;
 };
 
-class T5Gemma2Session {
+class T5Gemma2Session : public DecoderSession {
  public:
   T5Gemma2Session(const T5Gemma2Model& model, int64_t context);
 
@@ -56,24 +57,19 @@ class T5Gemma2Session {
   // Feeds decoder ids at positions pos()..pos()+T-1 (0 = the start token).
   void Forward(const int32_t* ids, int64_t T, float* logits, bool all_logits, Dump* dump = nullptr);
 
-  // One decoder step of several sessions of the same model, each with its
-  // own encoder input (see Gemma3Session::DecodeBatch).
-  static void DecodeBatch(const std::vector<T5Gemma2Session*>& sessions, const int32_t* tokens, float* logits);
+  // DecoderSession::DecodeBatch: each session attends its own encoder input.
+  static void DecodeBatch(const std::vector<T5Gemma2Session*>& sessions, const int32_t* tokens, float* logits) {
+    DecoderSession::DecodeBatch({sessions.begin(), sessions.end()}, tokens, logits);
+  }
 
-  int64_t pos() const { return pos_; }
-  int64_t context() const { return context_; }
   int64_t encoder_length() const { return encoder_len_; }
-  void ResetDecoder();
-  const StackKV& kv() const { return kv_; }
   size_t cross_bytes() const;
 
  private:
+  void CheckReady() const override;
+
   const T5Gemma2Model& model_;
-  int64_t context_;
-  StackKV kv_;
   std::vector<CrossKV> cross_;
-  Workspace ws_;
-  int64_t pos_ = 0;
   int64_t encoder_len_ = -1;
 };
 

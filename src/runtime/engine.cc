@@ -99,15 +99,12 @@ void Session::DecodeBatch(const std::vector<Session*>& sessions, const int32_t* 
   // the calling thread (the scheduler) from step to step.
   thread_local std::vector<float> batch_logits;
   batch_logits.resize(static_cast<size_t>(N * V));
-  if (engine.gemma3()) {
-    std::vector<Gemma3Session*> g3(sessions.size());
-    for (size_t i = 0; i < sessions.size(); ++i) g3[i] = sessions[i]->g3_.get();
-    Gemma3Session::DecodeBatch(g3, tokens, batch_logits.data());
-  } else {
-    std::vector<T5Gemma2Session*> t5(sessions.size());
-    for (size_t i = 0; i < sessions.size(); ++i) t5[i] = sessions[i]->t5_.get();
-    T5Gemma2Session::DecodeBatch(t5, tokens, batch_logits.data());
+  std::vector<DecoderSession*> decoders(sessions.size());
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    Session& s = *sessions[i];
+    decoders[i] = s.g3_ ? static_cast<DecoderSession*>(s.g3_.get()) : s.t5_.get();
   }
+  DecoderSession::DecodeBatch(decoders, tokens, batch_logits.data());
   for (int64_t i = 0; i < N; ++i) {
     std::vector<float>& out = sessions[static_cast<size_t>(i)]->logits_;
     out.assign(batch_logits.begin() + i * V, batch_logits.begin() + (i + 1) * V);

@@ -9,30 +9,12 @@ namespace gemma {
 
 namespace {
 
-const char* kBoi = "<start_of_image>";
+const char kBoi[] = "<start_of_image>";
 
-std::string ExpandImages(const std::string& text, int num_images, int mm_tokens) {
-  std::string block = "\n\n<start_of_image>";
-  for (int i = 0; i < mm_tokens; ++i) block += "<image_soft_token>";
-  block += "<end_of_image>\n\n";
-  // Placeholders already in the text are used in order; missing ones go first.
-  int present = 0;
-  for (size_t p = text.find(kBoi); p != std::string::npos; p = text.find(kBoi, p + 1)) ++present;
-  if (present > num_images)
-    throw Error("the prompt has " + std::to_string(present) + " <start_of_image> markers but " +
-                std::to_string(num_images) + " images were given");
-  std::string src;
-  for (int i = present; i < num_images; ++i) src += kBoi;
-  src += text;
-  std::string out;
-  size_t pos = 0;
-  for (size_t p = src.find(kBoi); p != std::string::npos && num_images > 0; p = src.find(kBoi, pos)) {
-    out.append(src, pos, p - pos);
-    out += block;
-    pos = p + std::string(kBoi).size();
-  }
-  out.append(src, pos, std::string::npos);
-  return out;
+int CountMarkers(const std::string& text) {
+  int n = 0;
+  for (size_t p = text.find(kBoi); p != std::string::npos; p = text.find(kBoi, p + 1)) ++n;
+  return n;
 }
 
 }  // namespace
@@ -74,46 +56,83 @@ std::vector<float> VisionRunner::SoftTokens(const std::vector<std::vector<float>
   return out;
 }
 
-std::string RenderPromptText(const Engine& engine, const TextRequest& req) {
-  std::string text = req.text;
-  if (req.chat) {
-    std::vector<ChatMessage> msgs;
-    if (!req.system.empty()) msgs.push_back({"system", req.system, 0});
-    msgs.insert(msgs.end(), req.history.begin(), req.history.end());
-    msgs.push_back({"user", req.text, req.num_images});
-    text = RenderChat(msgs, /*add_generation_prompt=*/true);
-    // The template wrote one <start_of_image> per image; expand those.
+PromptBuilder::PromptBuilder(const Engine& engine, const Tokenizer& tok) : engine_(engine), tok_(tok) {
+  if (auto id = tok_.TokenId("<eos>")) eos_id_ = *id;
+  else if (!engine.eos_ids().empty()) eos_id_ = engine.eos_ids().front();
+}
+
+std::string PromptBuilder::ExpandImages(const std::string& text, int num_images) const {
+  if (num_images > 0 && !engine_.config().vision) throw Error(engine_.dir() + ": images given to a text-only model");
+  // As Gemma3Processor: each marker becomes the whole image block.
+  std::string block = std::string("\n\n") + kBoi;
+  for (int i = 0; i < engine_.config().mm_tokens_per_image; ++i) block += "<image_soft_token>";
+  block += "<end_of_image>\n\n";
+  std::string out;
+  size_t from = 0;
+  for (size_t p = text.find(kBoi); p != std::string::npos; p = text.find(kBoi, from)) {
+    out.append(text, from, p - from);
+    out += block;
+    from = p + sizeof(kBoi) - 1;
   }
-  if (req.num_images > 0) {
-    if (!engine.config().vision) throw Error(engine.dir() + ": images given to a text-only model");
-    text = ExpandImages(text, req.num_images, engine.config().mm_tokens_per_image);
+  out.append(text, from, std::string::npos);
+  return out;
+}
+
+std::vector<int32_t> PromptBuilder::MapSoftTokens(const std::vector<int>& ids, int num_images) const {
+  std::vector<int32_t> out(ids.begin(), ids.end());
+  if (num_images == 0) return out;
+  // The tokenizer's <image_soft_token> id may differ from the model's
+  // image_token_index (T5Gemma 2 uses 256001).
+  const auto soft = tok_.TokenId("<image_soft_token>");
+  if (!soft) throw Error("the tokenizer has no <image_soft_token>");
+  for (int32_t& id : out)
+    if (id == *soft) id = engine_.config().image_token_index;
+  return out;
+}
+
+std::vector<int32_t> PromptBuilder::EncodeChat(const std::vector<ChatMessage>& messages, bool literal) const {
+  int num_images = 0;
+  for (const ChatMessage& m : messages) num_images += m.num_images;
+  // With literal contents this sees only the template's own markers.
+  auto expand = [&](const std::string& text) {
+    if (CountMarkers(text) != num_images) throw Error(std::string("message text must not contain ") + kBoi);
+    return num_images > 0 ? ExpandImages(text, num_images) : text;
+  };
+  return MapSoftTokens(gemma::EncodeChat(tok_, messages, /*add_generation_prompt=*/true, literal, expand), num_images);
+}
+
+std::vector<int32_t> PromptBuilder::EncodeText(const std::string& text, bool add_bos, bool parse_special,
+                                               int num_images) const {
+  if (num_images == 0) return MapSoftTokens(tok_.Encode(text, add_bos, parse_special), 0);
+  const int present = CountMarkers(text);
+  if (present > num_images)
+    throw Error("the prompt has " + std::to_string(present) + " " + kBoi + " markers but " +
+                std::to_string(num_images) + " images were given");
+  std::string src;
+  for (int i = present; i < num_images; ++i) src += kBoi;
+  src += text;
+  return MapSoftTokens(tok_.Encode(ExpandImages(src, num_images), add_bos, /*parse_special=*/true), num_images);
+}
+
+Prompt PromptBuilder::ToPrompt(std::vector<int32_t> ids) const {
+  Prompt p;
+  if (engine_.is_encoder_decoder()) {
+    ids.push_back(eos_id_);
+    p.encoder_ids = std::move(ids);
+  } else {
+    p.ids = std::move(ids);
   }
-  return text;
+  return p;
 }
 
 Prompt BuildPrompt(const Engine& engine, const Tokenizer& tok, const TextRequest& req) {
-  const std::string text = RenderPromptText(engine, req);
-  // The chat template writes <bos> itself; raw prompts get one added.
-  const bool add_bos = !req.chat;
-  // Image expansion relies on special-token parsing for its own markers.
-  std::vector<int> ids = tok.Encode(text, add_bos, req.parse_special || req.num_images > 0);
-  // The tokenizer's <image_soft_token> id may differ from the model's
-  // image_token_index (T5Gemma 2 uses 256001).
-  if (req.num_images > 0) {
-    const auto soft = tok.TokenId("<image_soft_token>");
-    if (!soft) throw Error("the tokenizer has no <image_soft_token>");
-    for (int& id : ids)
-      if (id == *soft) id = engine.config().image_token_index;
-  }
-  Prompt p;
-  std::vector<int32_t> ids32(ids.begin(), ids.end());
-  if (engine.is_encoder_decoder()) {
-    ids32.push_back(engine.config().eos_ids.front());
-    p.encoder_ids = std::move(ids32);
-  } else {
-    p.ids = std::move(ids32);
-  }
-  return p;
+  const PromptBuilder b(engine, tok);
+  if (!req.chat) return b.ToPrompt(b.EncodeText(req.text, /*add_bos=*/true, req.parse_special, req.num_images));
+  std::vector<ChatMessage> msgs;
+  if (!req.system.empty()) msgs.push_back({"system", req.system, 0});
+  msgs.insert(msgs.end(), req.history.begin(), req.history.end());
+  msgs.push_back({"user", req.text, req.num_images});
+  return b.ToPrompt(b.EncodeChat(msgs, /*literal=*/!req.parse_special));
 }
 
 int64_t CountImageTokens(const Engine& engine, const std::vector<int32_t>& ids) {

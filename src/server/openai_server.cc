@@ -202,7 +202,7 @@ OpenAIServer::OpenAIServer(ServerOptions opt) : opt_(std::move(opt)) {
   so.slots = SlotsForBudget(*engine_, opt_.parallel, opt_.ctx, opt_.kv_budget_mb);
   so.context = opt_.ctx;
   so.max_queue = opt_.max_queue;
-  builder_ = std::make_unique<PromptBuilder>(*engine_, *tok_, vision_.get(), opt_.ctx);
+  builder_ = std::make_unique<JobBuilder>(*engine_, *tok_, vision_.get(), opt_.ctx);
   builder_->set_literal_special(opt_.literal_special);
   scheduler_ = std::make_unique<Scheduler>(*engine_, *tok_, vision_.get(), so);
   created_ = static_cast<int64_t>(std::time(nullptr));

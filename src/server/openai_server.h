@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "runtime/engine.h"
-#include "server/prompt_builder.h"
+#include "server/job_builder.h"
 #include "server/scheduler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -63,7 +63,7 @@ class OpenAIServer {
   std::unique_ptr<Tokenizer> tok_;
   std::unique_ptr<VisionTower> vision_;
   std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<PromptBuilder> builder_;
+  std::unique_ptr<JobBuilder> builder_;
   std::unique_ptr<httplib::Server> http_;
   std::thread listen_thread_;
   int port_ = 0;

@@ -1,12 +1,14 @@
-// ParsedRequest -> GenerationJob: renders the chat template, expands image
-// placeholders, tokenizes, prepares images and checks every length against
-// the context. Runs on HTTP threads (the tokenizer is immutable and image
-// preprocessing does not use the shared pool). Throws ApiError.
+// ParsedRequest -> GenerationJob: tokenizes through runtime/PromptBuilder
+// (the conventions the CLI uses too), prepares images and checks every
+// length against the context. Runs on HTTP threads (the tokenizer is
+// immutable and image preprocessing does not use the shared pool). Throws
+// ApiError.
 #pragma once
 #include <optional>
 #include <string>
 
 #include "runtime/engine.h"
+#include "runtime/prompt_builder.h"
 #include "server/request.h"
 #include "server/scheduler.h"
 #include "tokenizer/tokenizer.h"
@@ -14,10 +16,10 @@
 
 namespace gemma {
 
-class PromptBuilder {
+class JobBuilder {
  public:
   // vision: null for text-only models. context: tokens per session.
-  PromptBuilder(const Engine& engine, const Tokenizer& tokenizer, const VisionTower* vision, int64_t context);
+  JobBuilder(const Engine& engine, const Tokenizer& tokenizer, const VisionTower* vision, int64_t context);
 
   GenerationJob Build(const ParsedRequest& r) const;
 
@@ -26,15 +28,12 @@ class PromptBuilder {
   void set_literal_special(bool v) { literal_special_ = v; }
 
  private:
-  std::vector<int32_t> EncodeChat(const ParsedRequest& r) const;
+  std::vector<int32_t> EncodeIds(const ParsedRequest& r) const;
 
   const Engine& engine_;
-  const Tokenizer& tok_;
-  const VisionTower* vision_;
+  PromptBuilder prompts_;
   int64_t context_;
   std::optional<ImageProcessorConfig> image_cfg_;
-  std::string image_block_;  // what one <start_of_image> expands to
-  int32_t eos_id_ = 1;
   bool literal_special_ = false;
 };
 
