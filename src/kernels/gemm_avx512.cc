@@ -1,7 +1,7 @@
 // Prefill GEMM on packed weight panels, AVX-512 F (see isa_kernels.h,
 // PanelGemmKernels). The micro-kernel is an outer product: per k it loads
-// 32 rows of the panel (two vectors) and broadcasts one activation per
-// token, so 12 tokens x 2 vectors = 24 accumulators hold the output tile
+// 64 rows of the panel (four vectors) and broadcasts one activation per
+// token, so 6 tokens x 4 vectors = 24 accumulators hold the output tile
 // and nothing needs a horizontal sum.
 #include <immintrin.h>
 
@@ -37,7 +37,7 @@ void PackT(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float
   for (int64_t k = 0; k < kc; k += 16) {
     const int kn = kc - k < 16 ? static_cast<int>(kc - k) : 16;
     const __mmask16 m = static_cast<__mmask16>((1u << kn) - 1u);
-    for (int half = 0; half < 2; ++half) {
+    for (int half = 0; half < kPanelVecs; ++half) {
       __m512 v[16];
       for (int i = 0; i < 16; ++i) {
         const int r = half * 16 + i;
@@ -50,41 +50,76 @@ void PackT(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float
   }
 }
 
+// bf16 weights: transposes pairs along k as 32-bit lanes (half the
+// shuffles per weight of PackT), then splits each pair into two f32 columns.
+void PackBf16Pairs(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {
+  const int64_t ldw = static_cast<int64_t>(w.row_bytes / 4);  // in pairs
+  const auto* base = reinterpret_cast<const uint32_t*>(w.data + static_cast<size_t>(r0) * w.row_bytes) + k0 / 2;
+  const __m512i hi = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+  const int64_t kp = kc / 2;
+  for (int64_t p = 0; p < kp; p += 16) {
+    const int pn = kp - p < 16 ? static_cast<int>(kp - p) : 16;
+    const __mmask16 m = static_cast<__mmask16>((1u << pn) - 1u);
+    for (int half = 0; half < kPanelVecs; ++half) {
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i) {
+        const int r = half * 16 + i;
+        v[i] = r < n ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(m, base + r * ldw + p)) : _mm512_setzero_ps();
+      }
+      Transpose16x16(v);
+      for (int c = 0; c < pn; ++c) {
+        const __m512i pair = _mm512_castps_si512(v[c]);
+        float* dst = panel + (2 * (p + c)) * kPanelRows + half * 16;
+        _mm512_store_ps(dst, _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16)));             // k even
+        _mm512_store_ps(dst + kPanelRows, _mm512_castsi512_ps(_mm512_and_si512(pair, hi)));  // k odd
+      }
+    }
+  }
+}
+
 void PackF32(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {
   switch (w.dtype) {
-    case DType::kBF16: return PackT<BF16Src>(w, r0, n, k0, kc, panel);
+    case DType::kBF16:
+      if (k0 % 2 == 0 && kc % 2 == 0) return PackBf16Pairs(w, r0, n, k0, kc, panel);
+      return PackT<BF16Src>(w, r0, n, k0, kc, panel);
     case DType::kF16: return PackT<F16Src>(w, r0, n, k0, kc, panel);
     default: return PackT<F32Src>(w, r0, n, k0, kc, panel);
   }
 }
 
-// 32 rows x TT tokens over kc; panel is [kc][32] floats (64-byte aligned).
+// kPanelRows rows x TT tokens over kc; panel is [kc][kPanelRows] floats
+// (64-byte aligned).
 template <int TT>
 void Tile(const float* x, int64_t ldx, const float* panel, int64_t kc, float* y, int64_t ldy, int n,
           bool accumulate) {
-  __m512 acc[TT][2];
+  __m512 acc[TT][kPanelVecs];
 #pragma GCC unroll 16
-  for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+  for (int t = 0; t < TT; ++t)
+#pragma GCC unroll 8
+    for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 w0 = _mm512_load_ps(panel + k * kPanelRows);
-    const __m512 w1 = _mm512_load_ps(panel + k * kPanelRows + 16);
+    __m512 w[kPanelVecs];
+#pragma GCC unroll 8
+    for (int h = 0; h < kPanelVecs; ++h) w[h] = _mm512_load_ps(panel + k * kPanelRows + 16 * h);
 #pragma GCC unroll 16
     for (int t = 0; t < TT; ++t) {
       const __m512 xb = _mm512_set1_ps(x[t * ldx + k]);
-      acc[t][0] = _mm512_fmadd_ps(w0, xb, acc[t][0]);
-      acc[t][1] = _mm512_fmadd_ps(w1, xb, acc[t][1]);
+#pragma GCC unroll 8
+      for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = _mm512_fmadd_ps(w[h], xb, acc[t][h]);
     }
   }
   StoreTile<TT>(acc, y, ldy, n, accumulate);
 }
 
 using TileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int, bool);
+template <int TT>
+struct TileAt {
+  static constexpr TileFn fn = Tile<TT>;
+};
 
 void GemmF32(const float* x, int64_t ldx, int64_t T, const float* panel, int n, int64_t kc, float* y,
              int64_t ldy, bool accumulate) {
-  static constexpr TileFn kByTokens[kPanelTokens + 1] = {
-      nullptr, Tile<1>, Tile<2>, Tile<3>, Tile<4>,  Tile<5>,  Tile<6>,
-      Tile<7>, Tile<8>, Tile<9>, Tile<10>, Tile<11>, Tile<12>};
+  static constexpr auto kByTokens = TileTable<TileFn, TileAt>(std::make_integer_sequence<int, kPanelTokens>());
   for (int64_t t0 = 0; t0 < T; t0 += kPanelTokens) {
     const int64_t tt = T - t0 < kPanelTokens ? T - t0 : kPanelTokens;
     kByTokens[tt](x + t0 * ldx, ldx, panel, kc, y + t0 * ldy, ldy, n, accumulate);

@@ -2,7 +2,7 @@
 // Bf16GemmKernels): the --compute bf16 path. VDPBF16PS multiplies pairs of
 // bf16 values and adds both products to an f32 lane, twice the work of an
 // f32 FMA per instruction. The panel keeps bf16 weights in pairs along k,
-// [k/2][32 rows] x 32 bits, and the micro-kernel is the outer product of
+// [k/2][64 rows] x 32 bits, and the micro-kernel is the outer product of
 // gemm_avx512.cc with one broadcast activation pair per token.
 #include <immintrin.h>
 
@@ -13,7 +13,7 @@ namespace gemma::kern {
 namespace {
 
 // Packs bf16 weight rows r0 .. r0+n, columns k0 .. k0+kc (both even) into
-// [kc/2][32] pairs.
+// [kc/2][kPanelRows] pairs.
 void PackBf16(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, uint32_t* panel) {
   const int64_t ldw = static_cast<int64_t>(w.row_bytes / 4);  // in pairs
   const auto* base = reinterpret_cast<const uint32_t*>(w.data + static_cast<size_t>(r0) * w.row_bytes) + k0 / 2;
@@ -21,7 +21,7 @@ void PackBf16(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, ui
   for (int64_t p = 0; p < kp; p += 16) {
     const int pn = kp - p < 16 ? static_cast<int>(kp - p) : 16;
     const __mmask16 m = static_cast<__mmask16>((1u << pn) - 1u);
-    for (int half = 0; half < 2; ++half) {
+    for (int half = 0; half < kPanelVecs; ++half) {
       __m512 v[16];
       for (int i = 0; i < 16; ++i) {
         const int r = half * 16 + i;
@@ -38,29 +38,34 @@ void PackBf16(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, ui
 template <int TT>
 void Tile(const uint32_t* x, int64_t ldx, const uint32_t* panel, int64_t kp, float* y, int64_t ldy, int n,
           bool accumulate) {
-  __m512 acc[TT][2];
+  __m512 acc[TT][kPanelVecs];
 #pragma GCC unroll 16
-  for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+  for (int t = 0; t < TT; ++t)
+#pragma GCC unroll 8
+    for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kp; ++p) {
-    const __m512bh w0 = (__m512bh)_mm512_load_si512(panel + p * kPanelRows);
-    const __m512bh w1 = (__m512bh)_mm512_load_si512(panel + p * kPanelRows + 16);
+    __m512bh w[kPanelVecs];
+#pragma GCC unroll 8
+    for (int h = 0; h < kPanelVecs; ++h) w[h] = (__m512bh)_mm512_load_si512(panel + p * kPanelRows + 16 * h);
 #pragma GCC unroll 16
     for (int t = 0; t < TT; ++t) {
       const __m512bh xb = (__m512bh)_mm512_set1_epi32(static_cast<int>(x[t * ldx + p]));
-      acc[t][0] = _mm512_dpbf16_ps(acc[t][0], w0, xb);
-      acc[t][1] = _mm512_dpbf16_ps(acc[t][1], w1, xb);
+#pragma GCC unroll 8
+      for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = _mm512_dpbf16_ps(acc[t][h], w[h], xb);
     }
   }
   StoreTile<TT>(acc, y, ldy, n, accumulate);
 }
 
 using TileFn = void (*)(const uint32_t*, int64_t, const uint32_t*, int64_t, float*, int64_t, int, bool);
+template <int TT>
+struct TileAt {
+  static constexpr TileFn fn = Tile<TT>;
+};
 
 void GemmBf16(const uint32_t* x, int64_t ldx, int64_t T, const uint32_t* panel, int n, int64_t kp, float* y,
               int64_t ldy, bool accumulate) {
-  static constexpr TileFn kByTokens[kPanelTokens + 1] = {
-      nullptr, Tile<1>, Tile<2>, Tile<3>, Tile<4>,  Tile<5>,  Tile<6>,
-      Tile<7>, Tile<8>, Tile<9>, Tile<10>, Tile<11>, Tile<12>};
+  static constexpr auto kByTokens = TileTable<TileFn, TileAt>(std::make_integer_sequence<int, kPanelTokens>());
   for (int64_t t0 = 0; t0 < T; t0 += kPanelTokens) {
     const int64_t tt = T - t0 < kPanelTokens ? T - t0 : kPanelTokens;
     kByTokens[tt](x + t0 * ldx, ldx, panel, kp, y + t0 * ldy, ldy, n, accumulate);

@@ -5,7 +5,9 @@
 #pragma once
 #include <immintrin.h>
 
+#include <array>
 #include <cstdint>
+#include <utility>
 
 #include "kernels/isa_kernels.h"
 
@@ -13,7 +15,7 @@ namespace gemma::kern {
 namespace {
 
 // In place: afterwards v[c] lane r = old v[r] lane c.
-inline void Transpose16x16(__m512 (&v)[16]) {
+__attribute__((always_inline)) inline void Transpose16x16(__m512 (&v)[16]) {
   __m512 t[16];
   // Pairs of rows interleaved: t[2i] holds lanes 4j, 4j+1 of rows 2i, 2i+1;
   // t[2i+1] lanes 4j+2, 4j+3 (per 128-bit lane j).
@@ -45,21 +47,31 @@ inline void Transpose16x16(__m512 (&v)[16]) {
   for (int i = 0; i < 16; ++i) v[i] = o[i];
 }
 
-// y[t*ldy + r] (+)= acc[t][r / 16] lane r % 16 for t < TT, r < n (<= 32).
+inline constexpr int kPanelVecs = kPanelRows / 16;
+
+// y[t*ldy + r] (+)= acc[t][r / 16] lane r % 16 for t < TT, r < n.
 template <int TT>
-inline void StoreTile(const __m512 (&acc)[TT][2], float* y, int64_t ldy, int n, bool accumulate) {
-  const __mmask16 m0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1u);
-  const __mmask16 m1 = n >= 32 ? 0xFFFF : n > 16 ? static_cast<__mmask16>((1u << (n - 16)) - 1u) : 0;
+inline void StoreTile(const __m512 (&acc)[TT][kPanelVecs], float* y, int64_t ldy, int n, bool accumulate) {
+  __mmask16 m[kPanelVecs];
+  for (int h = 0; h < kPanelVecs; ++h) {
+    const int valid = n - 16 * h;
+    m[h] = valid >= 16 ? 0xFFFF : valid > 0 ? static_cast<__mmask16>((1u << valid) - 1u) : 0;
+  }
   for (int t = 0; t < TT; ++t) {
     float* yt = y + t * ldy;
-    __m512 a = acc[t][0], b = acc[t][1];
-    if (accumulate) {
-      a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m0, yt));
-      b = _mm512_add_ps(b, _mm512_maskz_loadu_ps(m1, yt + 16));
+#pragma GCC unroll 8
+    for (int h = 0; h < kPanelVecs; ++h) {
+      __m512 a = acc[t][h];
+      if (accumulate) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m[h], yt + 16 * h));
+      _mm512_mask_storeu_ps(yt + 16 * h, m[h], a);
     }
-    _mm512_mask_storeu_ps(yt, m0, a);
-    _mm512_mask_storeu_ps(yt + 16, m1, b);
   }
+}
+
+// kByTokens[tt] = Tile<tt> for 1 <= tt <= kPanelTokens (index 0 unused).
+template <class Fn, template <int> class TileOf, int... I>
+constexpr auto TileTable(std::integer_sequence<int, I...>) {
+  return std::array<Fn, sizeof...(I) + 1>{nullptr, TileOf<I + 1>::fn...};
 }
 
 }  // namespace

@@ -73,13 +73,13 @@ void ForRows(ThreadPool* pool, bool parallel, int64_t rows, int64_t min_chunk,
   }
 }
 
-// Columns per packed panel: 32 rows x 256 f32 = 32 KiB, in L1 while every
+// Columns per packed panel: 64 rows x 128 f32 = 32 KiB, in L1 while every
 // token block passes over it.
-constexpr int64_t kPanelK = 256;
+constexpr int64_t kPanelK = 128;
 // The same bytes in bf16 pairs.
-constexpr int64_t kPanelKBf16 = 512;
+constexpr int64_t kPanelKBf16 = 256;
 
-// Prefill on packed panels: each task packs 32 weight rows x kPanelK
+// Prefill on packed panels: each task packs 64 weight rows x kPanelK
 // columns once and runs every token over them.
 void MatMulPanels(const kern::PanelGemmKernels& g, const float* x, int64_t T, const Mat& w, float* y,
                   ThreadPool* pool) {
