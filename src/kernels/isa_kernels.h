@@ -81,9 +81,9 @@ inline constexpr int kPanelRows = 64;
 inline constexpr int kPanelTokens = 6;
 
 struct PanelGemmKernels {
-  // W rows [r0, r0+n) (n <= kPanelRows), columns [k0, k0+kc) of an
-  // f32/bf16/f16 weight as f32: panel[k*kPanelRows + r] (64-byte aligned;
-  // rows >= n are zero).
+  // W rows [r0, r0+n) (n <= kPanelRows), columns [k0, k0+kc) as f32 (exact
+  // for f32/bf16/f16, d * q for q8_0/q4_0 with k0, kc multiples of 32):
+  // panel[k*kPanelRows + r] (64-byte aligned; rows >= n are zero).
   void (*pack)(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel);
   // y[t*ldy + r] (+)= sum_{k<kc} x[t*ldx + k] * panel[k*kPanelRows + r] for
   // t < T, r < n (+= when accumulate).
