@@ -11,10 +11,8 @@
 namespace gemma::kern {
 namespace {
 
-// Weight loaders: weights k .. k+15 of a row (bytes at `row`) as f32, lanes
-// outside `m` zero. Float dtypes widen exactly; the block dtypes give the
-// dequantised d * q of the reference (K is a multiple of 32 for them, so
-// their 16 lanes are always whole and half a block).
+// Weight loaders: weights k .. k+15 of a row (bytes at `row`) widened
+// exactly to f32, lanes outside `m` zero.
 struct F32Src {
   static __m512 Load(const uint8_t* row, int64_t k, __mmask16 m) {
     return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + k);
@@ -31,28 +29,6 @@ struct F16Src {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(row) + k));
   }
 };
-inline __m512 BlockScale(const uint8_t* block) {
-  uint16_t d;
-  __builtin_memcpy(&d, block, 2);
-  return _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(d)));
-}
-struct Q8_0Src {  // 34-byte blocks: f16 d, int8 q[32]
-  static __m512 Load(const uint8_t* row, int64_t k, __mmask16) {
-    const uint8_t* b = row + (k / 32) * 34;
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 + k % 32));
-    return _mm512_mul_ps(BlockScale(b), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
-  }
-};
-struct Q4_0Src {  // 18-byte blocks: f16 d, 16 bytes: q[j] low nibble, q[16 + j] high
-  static __m512 Load(const uint8_t* row, int64_t k, __mmask16) {
-    const uint8_t* b = row + (k / 32) * 18;
-    __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));
-    q = k % 32 == 0 ? _mm512_and_si512(q, _mm512_set1_epi32(15)) : _mm512_srli_epi32(q, 4);
-    q = _mm512_sub_epi32(q, _mm512_set1_epi32(8));
-    return _mm512_mul_ps(BlockScale(b), _mm512_cvtepi32_ps(q));
-  }
-};
-
 template <class L>
 void PackT(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {
   const uint8_t* base = w.data + static_cast<size_t>(r0) * w.row_bytes;
@@ -105,8 +81,6 @@ void PackF32(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, flo
       if (k0 % 2 == 0 && kc % 2 == 0) return PackBf16Pairs(w, r0, n, k0, kc, panel);
       return PackT<BF16Src>(w, r0, n, k0, kc, panel);
     case DType::kF16: return PackT<F16Src>(w, r0, n, k0, kc, panel);
-    case DType::kQ8_0: return PackT<Q8_0Src>(w, r0, n, k0, kc, panel);
-    case DType::kQ4_0: return PackT<Q4_0Src>(w, r0, n, k0, kc, panel);
     default: return PackT<F32Src>(w, r0, n, k0, kc, panel);
   }
 }

@@ -81,9 +81,9 @@ inline constexpr int kPanelRows = 64;
 inline constexpr int kPanelTokens = 6;
 
 struct PanelGemmKernels {
-  // W rows [r0, r0+n) (n <= kPanelRows), columns [k0, k0+kc) as f32 (exact
-  // for f32/bf16/f16, d * q for q8_0/q4_0 with k0, kc multiples of 32):
-  // panel[k*kPanelRows + r] (64-byte aligned; rows >= n are zero).
+  // W rows [r0, r0+n) (n <= kPanelRows), columns [k0, k0+kc) of an
+  // f32/bf16/f16 weight as f32: panel[k*kPanelRows + r] (64-byte aligned;
+  // rows >= n are zero).
   void (*pack)(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel);
   // y[t*ldy + r] (+)= sum_{k<kc} x[t*ldx + k] * panel[k*kPanelRows + r] for
   // t < T, r < n (+= when accumulate).
@@ -106,6 +106,23 @@ struct Bf16GemmKernels {
   double (*dot_burn)(int64_t iters, float* sink);
 };
 
+// Prefill with q8_0 / q4_0 weights against int8 activations (QuantActs),
+// AVX-512 VNNI: the panel holds unsigned bytes u = w + offset, four
+// consecutive k of a row per uint32, panel[g*kPanelRows + r] for group g
+// (k = 4g .. 4g+3 from the first packed block), and the block scales
+// scales[b*kPanelRows + r]. 3 tokens x 4 vectors of int32 plus as many f32
+// accumulators fill the registers.
+inline constexpr int kInt8PanelTokens = 3;
+struct Int8GemmKernels {
+  // Rows [r0, r0+n), blocks [b0, b0+nb); returns the offset (128 for q8_0,
+  // 8 for q4_0).
+  int (*pack)(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, uint32_t* panel, float* scales);
+  // y[t*ldy + r] (+)= sum_{b<nb} dw[b][r] * dx[t][b0+b] *
+  //                    (sum_k u[r][k] * q[t][k] - offset * sum[t][b0+b]).
+  void (*gemm)(const QuantActs& x, int64_t T, int64_t b0, const uint32_t* panel, const float* scales, int nb,
+               int n, int offset, float* y, int64_t ldy, bool accumulate);
+};
+
 extern const MatMulKernels kScalarMatMul;
 extern const MatMulKernels kAvx2MatMul;
 extern const MatMulKernels kAvx512MatMul;
@@ -116,6 +133,7 @@ extern const OpsKernels kAvx512Ops;
 
 extern const PanelGemmKernels kAvx512PanelGemm;
 extern const Bf16GemmKernels kAvx512Bf16Gemm;
+extern const Int8GemmKernels kAvx512Int8Gemm;
 
 // The tables of the active path (cpu_features.h).
 const MatMulKernels& ActiveMatMulKernels();
@@ -123,6 +141,8 @@ const MatMulKernels& ActiveMatMulKernels();
 const PanelGemmKernels* ActivePanelGemm();
 // Null unless the active path is AVX-512 and the CPU has AVX512-BF16.
 const Bf16GemmKernels* ActiveBf16Gemm();
+// Null unless the active path is AVX-512 (which includes VNNI here).
+const Int8GemmKernels* ActiveInt8Gemm();
 const OpsKernels& ActiveOpsKernels();
 
 }  // namespace gemma::kern

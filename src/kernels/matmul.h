@@ -42,9 +42,7 @@ struct Mat {
 // ISA path). Q8_0/Q4_0 weights (W.cols % 32 == 0) are multiplied, as ggml
 // does, with the activations quantized to int8 blocks of 32 (f32 scale):
 // integer dot products per block, scaled and summed in f32; every ISA path
-// gives the same block integers. Exception: prefill (T > 16) on AVX-512
-// dequantises the weights into panels and keeps f32 activations (faster
-// there, and exact: within ~1e-6 of MatMulReference).
+// gives the same block integers.
 void MatMul(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool);
 
 // Plain scalar reference of MatMul, used by tests of the fast paths: decoded

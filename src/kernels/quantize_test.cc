@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "kernels/matmul.h"
-#include "kernels/isa_kernels.h"
 #include "kernels/test_util.h"
 #include "kernels/thread_pool.h"
 
@@ -105,7 +104,7 @@ struct Case {
 };
 const Case kCases[] = {{1, 32, 1},   {7, 96, 1},    {70, 640, 1},   {5, 64, 1},    {9, 224, 1},
                        {6, 160, 1},  {11, 2048, 1}, {3, 1152, 1},   {33, 160, 3},  {9, 224, 2},   {6, 96, 5},   {13, 640, 8},   {5, 2048, 16},  {37, 256, 17},
-                       {64, 1152, 64}};
+                       {64, 1152, 64}, {9, 224, 20},  {70, 1120, 30}};
 
 TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
   ThreadPool pool(3);
@@ -149,23 +148,9 @@ TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
       }
 
       ForEachIsa([&](Isa) {
-        // Prefill on the panel path multiplies dequantised weights with the
-        // f32 activations: it must match the exact reference instead.
-        const bool panels = kern::ActivePanelGemm() != nullptr && c.T > kern::kSmallTokens;
         for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
           std::vector<float> y(c.T * c.rows, NAN);
           MatMul(x.data(), c.T, w, y.data(), p);
-          if (panels) {
-            for (int64_t r = 0; r < c.rows; ++r) {
-              DecodeRow(w, r, row.data());
-              for (int64_t t = 0; t < c.T; ++t) {
-                double l1 = 0.0;
-                for (int64_t k = 0; k < c.cols; ++k) l1 += std::fabs(row[k] * x[t * c.cols + k]);
-                ASSERT_NEAR(y[t * c.rows + r], y_ref[t * c.rows + r], 1e-6 * l1) << "t=" << t << " r=" << r;
-              }
-            }
-            continue;
-          }
           for (int64_t r = 0; r < c.rows; ++r) {
             DecodeRow(w, r, row.data());
             for (int64_t t = 0; t < c.T; ++t) {

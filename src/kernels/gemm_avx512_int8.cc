@@ -1,0 +1,163 @@
+// Prefill with q8_0 / q4_0 weights on packed int8 panels, AVX-512 VNNI
+// (isa_kernels.h, Int8GemmKernels). The weights are repacked as unsigned
+// bytes (w + offset), four consecutive k of 16 rows per vector, so VPDPBUSD
+// multiplies them with one broadcast group of four int8 activations per
+// token: 64 multiply-adds per instruction, four times an f32 FMA. Each
+// block of 32 k is then scaled (dw x dx) into f32 accumulators, after the
+// offset is taken out with the activation block sum, exactly as the
+// integer dot products of the decode kernels do.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/gemm_simd-inl.h"
+#include "kernels/isa_kernels.h"
+
+namespace gemma::kern {
+namespace {
+
+constexpr int kGroups = 8;  // groups of 4 k per block of 32
+
+float HalfToFloat(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// The 32 weights of one block as unsigned bytes w + offset, in k order.
+struct Q8Block {
+  static constexpr int kBytes = 34;
+  static constexpr int kOffset = 128;
+  static __m256i Load(const uint8_t* b) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2));
+    return _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80)));  // + 128 mod 256
+  }
+};
+struct Q4Block {
+  static constexpr int kBytes = 18;
+  static constexpr int kOffset = 8;
+  static __m256i Load(const uint8_t* b) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
+    const __m128i m = _mm_set1_epi8(15);
+    // Low nibbles are k 0..15, high nibbles k 16..31.
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+  }
+};
+
+template <class B>
+void PackT(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, uint32_t* panel, float* scales) {
+  const uint8_t* base = w.data + static_cast<size_t>(r0) * w.row_bytes;
+  for (int64_t b = 0; b < nb; b += 2) {  // two blocks = 16 groups per transpose
+    const bool two = b + 1 < nb;
+    for (int half = 0; half < kPanelVecs; ++half) {
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i) {
+        const int r = half * 16 + i;
+        if (r >= n) {
+          v[i] = _mm512_setzero_ps();
+          continue;
+        }
+        const uint8_t* blk = base + r * w.row_bytes + (b0 + b) * B::kBytes;
+        const __m256i lo = B::Load(blk);
+        const __m256i hi = two ? B::Load(blk + B::kBytes) : _mm256_setzero_si256();
+        v[i] = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+      }
+      Transpose16x16(v);
+      const int groups = two ? 2 * kGroups : kGroups;
+      for (int g = 0; g < groups; ++g) {
+        _mm512_store_si512(panel + (b * kGroups + g) * kPanelRows + half * 16, _mm512_castps_si512(v[g]));
+      }
+    }
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      scales[b * kPanelRows + r] = r < n ? HalfToFloat(base + r * w.row_bytes + (b0 + b) * B::kBytes) : 0.f;
+    }
+  }
+}
+
+int Pack(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, uint32_t* panel, float* scales) {
+  if (w.dtype == DType::kQ8_0) {
+    PackT<Q8Block>(w, r0, n, b0, nb, panel, scales);
+    return Q8Block::kOffset;
+  }
+  PackT<Q4Block>(w, r0, n, b0, nb, panel, scales);
+  return Q4Block::kOffset;
+}
+
+// kPanelRows rows x TT tokens over nb blocks starting at block b0 of the
+// activations of tokens t0 .. t0+TT.
+template <int TT>
+void Tile(const QuantActs& x, int64_t t0, int64_t b0, const uint32_t* panel, const float* scales, int nb, int n,
+          int offset, float* y, int64_t ldy, bool accumulate) {
+  const int64_t blocks = x.cols / 32;
+  const int8_t* xq[TT];
+  const float* xd[TT];
+  const int32_t* xs[TT];
+  for (int t = 0; t < TT; ++t) {
+    xq[t] = x.q + (t0 + t) * x.cols + b0 * 32;
+    xd[t] = x.d + (t0 + t) * blocks + b0;
+    xs[t] = x.sum + (t0 + t) * blocks + b0;
+  }
+  __m512 accf[TT][kPanelVecs];
+#pragma GCC unroll 8
+  for (int t = 0; t < TT; ++t)
+#pragma GCC unroll 8
+    for (int h = 0; h < kPanelVecs; ++h) accf[t][h] = _mm512_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    __m512i acci[TT][kPanelVecs];
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t)
+#pragma GCC unroll 8
+      for (int h = 0; h < kPanelVecs; ++h) acci[t][h] = _mm512_setzero_si512();
+    const uint32_t* pb = panel + b * kGroups * kPanelRows;
+#pragma GCC unroll 8
+    for (int g = 0; g < kGroups; ++g) {
+      __m512i w[kPanelVecs];
+#pragma GCC unroll 8
+      for (int h = 0; h < kPanelVecs; ++h) w[h] = _mm512_load_si512(pb + g * kPanelRows + 16 * h);
+#pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t) {
+        int32_t four;
+        std::memcpy(&four, xq[t] + b * 32 + 4 * g, 4);
+        const __m512i xb = _mm512_set1_epi32(four);
+#pragma GCC unroll 8
+        for (int h = 0; h < kPanelVecs; ++h) acci[t][h] = _mm512_dpbusd_epi32(acci[t][h], w[h], xb);
+      }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) {
+      const __m512i corr = _mm512_set1_epi32(offset * xs[t][b]);
+      const __m512 dx = _mm512_set1_ps(xd[t][b]);
+#pragma GCC unroll 8
+      for (int h = 0; h < kPanelVecs; ++h) {
+        const __m512 scale = _mm512_mul_ps(_mm512_load_ps(scales + b * kPanelRows + 16 * h), dx);
+        const __m512 dot = _mm512_cvtepi32_ps(_mm512_sub_epi32(acci[t][h], corr));
+        accf[t][h] = _mm512_fmadd_ps(dot, scale, accf[t][h]);
+      }
+    }
+  }
+  StoreTile<TT>(accf, y, ldy, n, accumulate);
+}
+
+using TileFn = void (*)(const QuantActs&, int64_t, int64_t, const uint32_t*, const float*, int, int, int, float*,
+                        int64_t, bool);
+template <int TT>
+struct TileAt {
+  static constexpr TileFn fn = Tile<TT>;
+};
+
+void Gemm(const QuantActs& x, int64_t T, int64_t b0, const uint32_t* panel, const float* scales, int nb, int n,
+          int offset, float* y, int64_t ldy, bool accumulate) {
+  static constexpr auto kByTokens = TileTable<TileFn, TileAt>(std::make_integer_sequence<int, kInt8PanelTokens>());
+  for (int64_t t0 = 0; t0 < T; t0 += kInt8PanelTokens) {
+    const int64_t tt = T - t0 < kInt8PanelTokens ? T - t0 : kInt8PanelTokens;
+    kByTokens[tt](x, t0, b0, panel, scales, nb, n, offset, y + t0 * ldy, ldy, accumulate);
+  }
+}
+
+}  // namespace
+
+const Int8GemmKernels kAvx512Int8Gemm = {Pack, Gemm};
+
+}  // namespace gemma::kern
