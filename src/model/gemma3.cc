@@ -30,8 +30,8 @@ std::unique_ptr<Gemma3Model> Gemma3Model::Load(const ModelConfig& cfg, const Wei
   return m;
 }
 
-Gemma3Session::Gemma3Session(const Gemma3Model& model, int64_t context)
-    : model_(model), context_(context), kv_(MakeStackKV(model.config().text, context)) {}
+Gemma3Session::Gemma3Session(const Gemma3Model& model, int64_t context, KvDType kv_dtype)
+    : model_(model), context_(context), kv_(MakeStackKV(model.config().text, context, kv_dtype)) {}
 
 void Gemma3Session::Reset() {
   kv_.Clear();

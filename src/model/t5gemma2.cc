@@ -85,8 +85,8 @@ std::vector<float> T5Gemma2Model::Encode(const int32_t* ids, const uint8_t* vali
   return x;
 }
 
-T5Gemma2Session::T5Gemma2Session(const T5Gemma2Model& model, int64_t context)
-    : model_(model), context_(context), kv_(MakeStackKV(model.config().text, context)) {}
+T5Gemma2Session::T5Gemma2Session(const T5Gemma2Model& model, int64_t context, KvDType kv_dtype)
+    : model_(model), context_(context), kv_(MakeStackKV(model.config().text, context, kv_dtype)) {}
 
 void T5Gemma2Session::ResetDecoder() {
   kv_.Clear();
