@@ -113,6 +113,9 @@ TEST(CliErrors, BadInputGivesOneClearLineAndNonZeroExit) {
       {"generate --model " + m + " --max-new-tokens 1", "--ids or --prompt is required"},
       {"generate --model " + m + " --ids 2 --temperature -1", "--temperature must be >= 0"},
       {"generate --model tests/data/golden/t5gemma2-tiny-a --ids 2", "--encoder-ids or --prompt is required"},
+      {"generate --model " + m + " --ids 2 --kv-dtype q8_0", "--kv-dtype: unknown KV cache dtype 'q8_0'"},
+      {"info --model " + m + " --kv-dtype F16", "--kv-dtype: unknown KV cache dtype 'F16'"},
+      {"serve --model " + m + " --kv-dtype x", "--kv-dtype: unknown KV cache dtype 'x'"},
   };
   for (const auto& c : cases) {
     RunResult r = RunGemma(c.args);

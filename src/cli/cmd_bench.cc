@@ -16,6 +16,7 @@
 #include "kernels/thread_pool.h"
 #include "runtime/engine.h"
 #include "runtime/prompt_builder.h"
+#include "runtime/session_flags.h"
 
 namespace gemma {
 
@@ -88,7 +89,10 @@ void AddBenchCommand(CLI::App& app) {
   auto image = std::make_shared<std::string>();
   cmd->add_option("--image", *image, "also time the vision tower on this PNG/JPEG (seconds per image)");
   AddWeightFlags(cmd, weight_flags.get());
+  auto sf = std::make_shared<SessionFlags>();
+  AddSessionFlags(cmd, sf.get(), kKvDefaultGenerate);
   cmd->callback([=] {
+    const SessionOptions so = ToSessionOptions(*sf, kKvDefaultGenerate);
     SetDefaultThreads(*threads);
     ThreadPool& pool = DefaultPool();
     const auto load0 = std::chrono::steady_clock::now();
@@ -107,7 +111,7 @@ void AddBenchCommand(CLI::App& app) {
       p.ids = ids;
     }
     const int64_t ctx = (engine->is_encoder_decoder() ? 1 : *prompt_tokens) + *context_tokens + *gen_tokens + 1;
-    Session session(*engine, ctx);
+    Session session(*engine, ctx, so);
 
     const double bw = MeasureReadBandwidthGBs(pool);
     const double peak = MeasurePeakGflops(pool);
@@ -184,6 +188,8 @@ void AddBenchCommand(CLI::App& app) {
           {"embed_dtype", embed_dtype},
           {"weights_copied", copied},
           {"load_seconds", load_s},
+          {"kv_dtype", KvDTypeName(so.kv_dtype)},
+          {"kv_bytes", session.kv_bytes()},
       };
       if (image_s >= 0) j["image_seconds"] = image_s;
       if (engine->is_encoder_decoder()) {
@@ -206,6 +212,8 @@ void AddBenchCommand(CLI::App& app) {
       std::printf("decode: %d tokens from position %lld, %.2f tok/s, %.1f MB/token (%.1f%% of read bandwidth)\n",
                   *gen_tokens, static_cast<long long>(session.pos()) - *gen_tokens, decode_tps, decode_bytes / 1e6,
                   100 * roofline);
+      std::printf("kv cache: %s, %.1f MiB reserved for context %lld\n", KvDTypeName(so.kv_dtype),
+                  session.kv_bytes() / 1048576.0, static_cast<long long>(ctx));
       if (image_s >= 0)
         std::printf("image: %.2f s per image (SigLIP %d layers, %d px, patch %d)\n", image_s,
                     engine->config().vision->num_layers, engine->config().vision->image_size,

@@ -55,8 +55,11 @@ void AddChatCommand(CLI::App& app) {
   cmd->add_option("--min-p", g->sampling.min_p, "min-p (0 = off)");
   cmd->add_option("--seed", g->sampling.seed, "random seed");
   AddWeightFlags(cmd, &f->weights);
+  auto sf = std::make_shared<SessionFlags>();
+  AddSessionFlags(cmd, sf.get(), kKvDefaultGenerate);
   cmd->callback([=] {
     ValidateSampling(g->sampling);
+    const SessionOptions so = ToSessionOptions(*sf, kKvDefaultGenerate);
     SetDefaultThreads(f->threads);
     auto engine = Engine::Load(f->model, ToWeightOptions(f->weights));
     const Engine& e = *engine;
@@ -67,7 +70,7 @@ void AddChatCommand(CLI::App& app) {
     if (auto eot = tok->TokenId("<end_of_turn>")) cfg.stop_ids.push_back(*eot);
     cfg.cancel = &g_cancel;
     const int64_t ctx = f->ctx > 0 ? f->ctx : std::min<int64_t>(8192, e.max_context());
-    Session session(e, ctx);
+    Session session(e, ctx, so);
     struct sigaction sa {};
     sa.sa_handler = OnSigint;
     sa.sa_flags = SA_RESTART;

@@ -18,7 +18,9 @@ void AddGenerateCommand(CLI::App& app) {
   auto f = std::make_shared<InputFlags>();
   auto g = std::make_shared<GenerateConfig>();
   auto print_ids = std::make_shared<bool>(false);
+  auto sf = std::make_shared<SessionFlags>();
   AddInputFlags(cmd, f.get(), /*with_text=*/true);
+  AddSessionFlags(cmd, sf.get(), kKvDefaultGenerate);
   cmd->add_option("--max-new-tokens", g->max_new_tokens, "tokens to generate")->check(CLI::NonNegativeNumber);
   cmd->add_option("--temperature", g->sampling.temperature, "0 = greedy (default)");
   cmd->add_option("--top-k", g->sampling.top_k, "keep the k most likely tokens (0 = off)");
@@ -29,6 +31,7 @@ void AddGenerateCommand(CLI::App& app) {
   cmd->add_flag("--print-ids", *print_ids, "print only the generated ids, comma-separated, on one line");
   cmd->callback([=] {
     ValidateSampling(g->sampling);
+    const SessionOptions so = ToSessionOptions(*sf, kKvDefaultGenerate);
     LoadedInputs in = LoadInputs(*f);
     const Engine& e = *in.engine;
     GenerateConfig cfg = *g;
@@ -38,7 +41,7 @@ void AddGenerateCommand(CLI::App& app) {
     }
     const int64_t dec_len =
         e.is_encoder_decoder() ? std::max<size_t>(1, in.prompt.ids.size()) : in.prompt.ids.size();
-    Session session(e, ContextFor(e, f->ctx, dec_len + cfg.max_new_tokens));
+    Session session(e, ContextFor(e, f->ctx, dec_len + cfg.max_new_tokens), so);
     // Text is streamed when a tokenizer is at hand, unless ids were asked for.
     const bool stream_text = !*print_ids && in.tokenizer != nullptr;
     std::unique_ptr<StreamDecoder> stream;
@@ -77,14 +80,17 @@ void AddLogitsCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("logits", "write the float32 logits of every input position as .npy");
   auto f = std::make_shared<InputFlags>();
   auto out = std::make_shared<std::string>();
+  auto sf = std::make_shared<SessionFlags>();
   AddInputFlags(cmd, f.get(), /*with_text=*/true);
+  AddSessionFlags(cmd, sf.get(), kKvDefaultExact);
   cmd->add_option("--out", *out, "output .npy file, shape [T, vocab]")->required();
   cmd->callback([=] {
+    const SessionOptions so = ToSessionOptions(*sf, kKvDefaultExact);
     LoadedInputs in = LoadInputs(*f);
     const Engine& e = *in.engine;
     if (e.is_encoder_decoder() && in.prompt.ids.empty()) in.prompt.ids.push_back(e.config().bos_id);
     const int64_t T = static_cast<int64_t>(in.prompt.ids.size());
-    Session session(e, ContextFor(e, f->ctx, T));
+    Session session(e, ContextFor(e, f->ctx, T), so);
     session.Start(in.prompt, /*all_logits=*/true);
     WriteNpyF32(*out, session.logits().data(), {T, e.vocab_size()});
   });

@@ -9,6 +9,7 @@
 #include "kernels/cpu_features.h"
 #include "model/kv_cache.h"
 #include "runtime/engine.h"
+#include "runtime/session_flags.h"
 
 namespace gemma {
 
@@ -47,7 +48,10 @@ void AddInfoCommand(CLI::App& app) {
   cmd->add_option("--model", *model, "checkpoint folder or .gguf file")->required();
   cmd->add_option("--context", *context, "context length for the KV-cache size (default: the model's maximum)");
   AddWeightFlags(cmd, weight_flags.get());
+  auto sf = std::make_shared<SessionFlags>();
+  AddSessionFlags(cmd, sf.get(), kKvDefaultGenerate);
   cmd->callback([=] {
+    const KvDType kv_dtype = ToSessionOptions(*sf, kKvDefaultGenerate).kv_dtype;
     // Info does not need huge-page copies unless asked for explicitly.
     WeightFlags wf = *weight_flags;
     if (!wf.copy) wf.mmap_only = true;
@@ -85,9 +89,9 @@ void AddInfoCommand(CLI::App& app) {
     std::printf("eos ids:");
     for (int e : engine->eos_ids()) std::printf(" %d", e);
     std::printf("\n");
-    const size_t kv = StackKVBytes(cfg.text, ctx);
-    std::printf("kv cache for context %lld: %s (%zu bytes, float32; sliding layers keep %d positions)\n",
-                static_cast<long long>(ctx), Bytes(static_cast<double>(kv)).c_str(), kv,
+    const size_t kv = StackKVBytes(cfg.text, ctx, kv_dtype);
+    std::printf("kv cache for context %lld: %s (%zu bytes, %s; sliding layers keep %d positions)\n",
+                static_cast<long long>(ctx), Bytes(static_cast<double>(kv)).c_str(), kv, KvDTypeName(kv_dtype),
                 std::max(1, cfg.text.sliding_window - 1));
     std::map<std::string, double> loaded;
     for (const auto& e : engine->arena().entries())

@@ -8,6 +8,7 @@
 
 #include "runtime/engine.h"
 #include "runtime/prompt_builder.h"
+#include "runtime/session_flags.h"
 #include "runtime/weight_flags.h"
 #include "tokenizer/tokenizer.h"
 

@@ -1,38 +1,89 @@
 #include "kernels/attn_kernels.h"
 
+#include "base/dtype.h"
 #include "kernels/cpu_features.h"
 
 namespace gemma {
 
 namespace ref {
 
-void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int64_t ld_k, int64_t keys, int64_t n,
-                float* s, int64_t ld_s) {
+namespace {
+
+// Row formats of K/V: f32, or 16-bit bf16 / f16 bits.
+struct Bf16 {
+  static float Widen(uint16_t x) { return BF16ToF32(x); }
+};
+struct F16 {
+  static float Widen(uint16_t x) { return F16ToF32(x); }
+};
+struct F32 {
+  static float Widen(float x) { return x; }
+};
+
+// One definition for every format: a 16-bit form is the f32 form on the
+// widened values, exactly.
+template <class Fmt, class KT>
+void Scores(const float* q, int64_t ld_q, int64_t rows, const KT* k, int64_t ld_k, int64_t keys, int64_t n, float* s,
+            int64_t ld_s) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t j = 0; j < keys; ++j) {
       float x = 0.0f;
-      for (int64_t i = 0; i < n; ++i) x += q[r * ld_q + i] * k[j * ld_k + i];
+      for (int64_t i = 0; i < n; ++i) x += q[r * ld_q + i] * Fmt::Widen(k[j * ld_k + i]);
       s[r * ld_s + j] = x;
     }
   }
 }
 
-void AttnAccumulate(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
-                    int64_t n, float* acc, int64_t ld_acc) {
+template <class Fmt, class VT>
+void Accumulate(const float* p, int64_t ld_p, int64_t rows, const VT* v, int64_t ld_v, int64_t keys, int64_t n,
+                float* acc, int64_t ld_acc) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t j = 0; j < keys; ++j) {
       const float w = p[r * ld_p + j];
       if (w == 0.0f) continue;  // masked key: its row is not read
-      for (int64_t i = 0; i < n; ++i) acc[r * ld_acc + i] += w * v[j * ld_v + i];
+      for (int64_t i = 0; i < n; ++i) acc[r * ld_acc + i] += w * Fmt::Widen(v[j * ld_v + i]);
     }
   }
+}
+
+}  // namespace
+
+void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int64_t ld_k, int64_t keys, int64_t n,
+                float* s, int64_t ld_s) {
+  Scores<F32>(q, ld_q, rows, k, ld_k, keys, n, s, ld_s);
+}
+
+void AttnAccumulate(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
+                    int64_t n, float* acc, int64_t ld_acc) {
+  Accumulate<F32>(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
+}
+
+void AttnScoresBF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k, int64_t ld_k, int64_t keys,
+                    int64_t n, float* s, int64_t ld_s) {
+  Scores<Bf16>(q, ld_q, rows, k, ld_k, keys, n, s, ld_s);
+}
+
+void AttnAccumulateBF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
+                        int64_t n, float* acc, int64_t ld_acc) {
+  Accumulate<Bf16>(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
+}
+
+void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k, int64_t ld_k, int64_t keys,
+                    int64_t n, float* s, int64_t ld_s) {
+  Scores<F16>(q, ld_q, rows, k, ld_k, keys, n, s, ld_s);
+}
+
+void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
+                        int64_t n, float* acc, int64_t ld_acc) {
+  Accumulate<F16>(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
 }
 
 }  // namespace ref
 
 namespace {
 
-const kern::AttnKernels kScalarAttn = {ref::AttnScores, ref::AttnAccumulate};
+const kern::AttnKernels kScalarAttn = {ref::AttnScores,     ref::AttnAccumulate,     ref::AttnScoresBF16,
+                                       ref::AttnAccumulateBF16, ref::AttnScoresF16, ref::AttnAccumulateF16};
 
 const kern::AttnKernels& Active() {
   switch (ActiveIsa()) {
@@ -53,6 +104,26 @@ void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int6
 void AttnAccumulate(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
                     int64_t n, float* acc, int64_t ld_acc) {
   Active().accumulate(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
+}
+
+void AttnScoresBF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k, int64_t ld_k, int64_t keys,
+                    int64_t n, float* s, int64_t ld_s) {
+  Active().scores_bf16(q, ld_q, rows, k, ld_k, keys, n, s, ld_s);
+}
+
+void AttnAccumulateBF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
+                        int64_t n, float* acc, int64_t ld_acc) {
+  Active().accumulate_bf16(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
+}
+
+void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k, int64_t ld_k, int64_t keys,
+                    int64_t n, float* s, int64_t ld_s) {
+  Active().scores_f16(q, ld_q, rows, k, ld_k, keys, n, s, ld_s);
+}
+
+void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
+                        int64_t n, float* acc, int64_t ld_acc) {
+  Active().accumulate_f16(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
 }
 
 }  // namespace gemma

@@ -1,6 +1,9 @@
 // The two inner products of blocked (flash-style) attention, model/attention.cc:
 // a tile of query-key scores and the probability-weighted sum of value rows.
-// Scalar definitions (ref::) are the reference of the SIMD paths.
+// Scalar definitions (ref::) are the reference of the SIMD paths. The *BF16
+// and *F16 forms read keys / values stored in those 16-bit formats (the KV
+// cache's --kv-dtype), widened to f32 in registers; queries, weights and
+// sums stay f32.
 #pragma once
 #include <cstdint>
 
@@ -16,11 +19,28 @@ void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int6
 void AttnAccumulate(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
                     int64_t n, float* acc, int64_t ld_acc);
 
+void AttnScoresBF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k, int64_t ld_k, int64_t keys,
+                    int64_t n, float* s, int64_t ld_s);
+void AttnAccumulateBF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
+                        int64_t n, float* acc, int64_t ld_acc);
+void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k, int64_t ld_k, int64_t keys,
+                   int64_t n, float* s, int64_t ld_s);
+void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
+                       int64_t n, float* acc, int64_t ld_acc);
+
 namespace ref {
 void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int64_t ld_k, int64_t keys, int64_t n,
                 float* s, int64_t ld_s);
 void AttnAccumulate(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
                     int64_t n, float* acc, int64_t ld_acc);
+void AttnScoresBF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k, int64_t ld_k, int64_t keys,
+                    int64_t n, float* s, int64_t ld_s);
+void AttnAccumulateBF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
+                        int64_t n, float* acc, int64_t ld_acc);
+void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k, int64_t ld_k, int64_t keys,
+                   int64_t n, float* s, int64_t ld_s);
+void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
+                       int64_t n, float* acc, int64_t ld_acc);
 }  // namespace ref
 
 namespace kern {
@@ -30,6 +50,14 @@ struct AttnKernels {
                  float* s, int64_t ld_s);
   void (*accumulate)(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
                      int64_t n, float* acc, int64_t ld_acc);
+  void (*scores_bf16)(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k, int64_t ld_k, int64_t keys,
+                      int64_t n, float* s, int64_t ld_s);
+  void (*accumulate_bf16)(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v,
+                          int64_t keys, int64_t n, float* acc, int64_t ld_acc);
+  void (*scores_f16)(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k, int64_t ld_k, int64_t keys,
+                     int64_t n, float* s, int64_t ld_s);
+  void (*accumulate_f16)(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v,
+                         int64_t keys, int64_t n, float* acc, int64_t ld_acc);
 };
 extern const AttnKernels kAvx2Attn;
 extern const AttnKernels kAvx512Attn;

@@ -10,6 +10,12 @@ struct Avx2AttnVec {
   using F = __m256;
   static constexpr int kLanes = 8;
   static F Load(const float* p) { return _mm256_loadu_ps(p); }
+  // 8 bf16 -> f32: zero-extend to 32 bits, move into the high half.
+  static F LoadBF16(const uint16_t* p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+  }
+  static F LoadF16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static void Store(float* p, F v) { _mm256_storeu_ps(p, v); }
   static F Set1(float v) { return _mm256_set1_ps(v); }
   static F Zero() { return _mm256_setzero_ps(); }

@@ -10,6 +10,12 @@ struct Avx512AttnVec {
   using F = __m512;
   static constexpr int kLanes = 16;
   static F Load(const float* p) { return _mm512_loadu_ps(p); }
+  // 16 bf16 -> f32: zero-extend to 32 bits, move into the high half.
+  static F LoadBF16(const uint16_t* p) {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  }
+  static F LoadF16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
   static void Store(float* p, F v) { _mm512_storeu_ps(p, v); }
   static F Set1(float v) { return _mm512_set1_ps(v); }
   static F Zero() { return _mm512_setzero_ps(); }

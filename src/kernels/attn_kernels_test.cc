@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "base/dtype.h"
 #include "kernels/test_util.h"
 
 namespace gemma {
@@ -56,6 +57,79 @@ TEST(AttnKernels, AccumulateMatchesReferenceAndSkipsMaskedKeys) {
           }
         }
   });
+}
+
+// The 16-bit K/V formats of the KV cache, each with its kernels.
+struct Format16 {
+  const char* name;
+  uint16_t (*narrow)(float);
+  float (*widen)(uint16_t);
+  uint16_t nan;
+  decltype(&AttnScoresBF16) scores, scores_ref;
+  decltype(&AttnAccumulateBF16) accumulate, accumulate_ref;
+};
+const Format16 kFormats16[] = {
+    {"bf16", F32ToBF16, BF16ToF32, 0x7fc0, AttnScoresBF16, ref::AttnScoresBF16, AttnAccumulateBF16,
+     ref::AttnAccumulateBF16},
+    {"f16", F32ToF16, F16ToF32, 0x7e00, AttnScoresF16, ref::AttnScoresF16, AttnAccumulateF16, ref::AttnAccumulateF16},
+};
+
+std::vector<uint16_t> Narrow(const Format16& f, const std::vector<float>& x) {
+  std::vector<uint16_t> y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) y[i] = f.narrow(x[i]);
+  return y;
+}
+
+// The 16-bit kernels on every ISA against their scalar reference, and the
+// reference against the f32 kernel on the widened rows (the same numbers).
+TEST(AttnKernels, Scores16BitMatchReference) {
+  for (const Format16& f : kFormats16) {
+    SCOPED_TRACE(f.name);
+    ForEachIsa([&](Isa) {
+      for (int64_t rows : kRows)
+        for (int64_t keys : kKeys)
+          for (int64_t n : kDims) {
+            const int64_t ld_q = n + 3, ld_k = n + 5, ld_s = keys + 2;
+            const auto q = RandomVector(rows * ld_q, 1);
+            const auto k16 = Narrow(f, RandomVector(keys * ld_k, 2));
+            std::vector<float> k32(k16.size());
+            for (size_t i = 0; i < k16.size(); ++i) k32[i] = f.widen(k16[i]);
+            std::vector<float> s(rows * ld_s, -7.f), s_ref = s, s_f32 = s;
+            f.scores(q.data(), ld_q, rows, k16.data(), ld_k, keys, n, s.data(), ld_s);
+            f.scores_ref(q.data(), ld_q, rows, k16.data(), ld_k, keys, n, s_ref.data(), ld_s);
+            ref::AttnScores(q.data(), ld_q, rows, k32.data(), ld_k, keys, n, s_f32.data(), ld_s);
+            for (size_t i = 0; i < s.size(); ++i) {
+              ASSERT_NEAR(s[i], s_ref[i], 1e-6 * n) << rows << " " << keys << " " << n << " " << i;
+              ASSERT_EQ(s_ref[i], s_f32[i]) << i;
+            }
+          }
+    });
+  }
+}
+
+TEST(AttnKernels, Accumulate16BitMatchesReferenceAndSkipsMaskedKeys) {
+  for (const Format16& f : kFormats16) {
+    SCOPED_TRACE(f.name);
+    ForEachIsa([&](Isa) {
+      for (int64_t rows : kRows)
+        for (int64_t keys : kKeys)
+          for (int64_t n : kDims) {
+            const int64_t ld_p = keys + 1, ld_v = n + 3, ld_acc = n + 2;
+            auto p = RandomVector(rows * ld_p, 3, 0.f, 1.f);
+            auto v = Narrow(f, RandomVector(keys * ld_v, 4));
+            // Key 0 is masked in every row and its value row is NaN.
+            for (int64_t r = 0; r < rows; ++r) p[r * ld_p] = 0.f;
+            for (int64_t i = 0; i < n; ++i) v[i] = f.nan;
+            auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
+            f.accumulate(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc.data(), ld_acc);
+            f.accumulate_ref(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc_ref.data(), ld_acc);
+            for (size_t i = 0; i < acc.size(); ++i) {
+              ASSERT_FALSE(std::isnan(acc[i])) << i;
+              ASSERT_NEAR(acc[i], acc_ref[i], 1e-6 * (keys + 1)) << rows << " " << keys << " " << n << " " << i;
+            }
+          }
+    });
+  }
 }
 
 }  // namespace

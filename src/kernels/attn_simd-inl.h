@@ -1,19 +1,50 @@
 // The attn_kernels.h SIMD paths, written once over a vector-traits class V
-// (F, kLanes, Load, Store, Set1, Zero, Add, Fma, ReduceAdd) and included by
+// (F, kLanes, Load, LoadBF16, LoadF16, Store, Set1, Zero, Add, Fma, ReduceAdd) and over
+// the K/V row format (f32, bf16, f16), included by
 // attn_kernels_avx2.cc / attn_kernels_avx512.cc with their own ISA flags.
 // Internal linkage only (see isa_kernels.h on shared inline code).
 #pragma once
+#include <immintrin.h>
+
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/attn_kernels.h"
 
 namespace gemma::kern {
 namespace {
 
+// K/V row formats: f32, bf16 (the top half of an f32) and f16, both 16-bit
+// formats held in uint16_t and widened to f32 in registers (exactly).
+enum class Fmt { kF32, kBF16, kF16 };
+template <Fmt KF>
+using Elem = std::conditional_t<KF == Fmt::kF32, float, uint16_t>;
+
+template <class V, Fmt KF>
+inline typename V::F LoadKV(const Elem<KF>* p) {
+  if constexpr (KF == Fmt::kF32) return V::Load(p);
+  else if constexpr (KF == Fmt::kBF16) return V::LoadBF16(p);
+  else return V::LoadF16(p);
+}
+// Scalar tails. Local definitions: no shared inline code in ISA files.
+template <Fmt KF>
+inline float WidenKV(Elem<KF> x) {
+  if constexpr (KF == Fmt::kF32) {
+    return x;
+  } else if constexpr (KF == Fmt::kBF16) {
+    const uint32_t bits = static_cast<uint32_t>(x) << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+  } else {
+    return _cvtsh_ss(x);  // F16C, part of both ISA flag sets
+  }
+}
+
 // R query rows x K keys of scores: every loaded key vector serves R rows and
 // the R*K independent accumulators hide the FMA latency.
-template <class V, int R, int K>
-inline void ScoreTile(const float* q, int64_t ld_q, const float* k, int64_t ld_k, int64_t n, float* s,
+template <class V, int R, int K, Fmt KF>
+inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, int64_t n, float* s,
                       int64_t ld_s) {
   using F = typename V::F;
   constexpr int L = V::kLanes;
@@ -26,7 +57,7 @@ inline void ScoreTile(const float* q, int64_t ld_q, const float* k, int64_t ld_k
   for (; i + L <= n; i += L) {
     F kv[K];
 #pragma GCC unroll 8
-    for (int c = 0; c < K; ++c) kv[c] = V::Load(k + c * ld_k + i);
+    for (int c = 0; c < K; ++c) kv[c] = LoadKV<V, KF>(k + c * ld_k + i);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const F qv = V::Load(q + r * ld_q + i);
@@ -37,32 +68,32 @@ inline void ScoreTile(const float* q, int64_t ld_q, const float* k, int64_t ld_k
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < K; ++c) {
       float x = V::ReduceAdd(acc[r][c]);
-      for (int64_t t = i; t < n; ++t) x += q[r * ld_q + t] * k[c * ld_k + t];
+      for (int64_t t = i; t < n; ++t) x += q[r * ld_q + t] * WidenKV<KF>(k[c * ld_k + t]);
       s[r * ld_s + c] = x;
     }
   }
 }
 
-template <class V, int R>
-inline void ScoreRows(const float* q, int64_t ld_q, const float* k, int64_t ld_k, int64_t keys, int64_t n, float* s,
+template <class V, int R, Fmt KF>
+inline void ScoreRows(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, int64_t keys, int64_t n, float* s,
                       int64_t ld_s) {
   int64_t j = 0;
-  for (; j + 4 <= keys; j += 4) ScoreTile<V, R, 4>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s);
-  for (; j < keys; ++j) ScoreTile<V, R, 1>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s);
+  for (; j + 4 <= keys; j += 4) ScoreTile<V, R, 4, KF>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s);
+  for (; j < keys; ++j) ScoreTile<V, R, 1, KF>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s);
 }
 
-template <class V>
-void AttnScoresSimd(const float* q, int64_t ld_q, int64_t rows, const float* k, int64_t ld_k, int64_t keys,
+template <class V, Fmt KF>
+void AttnScoresSimd(const float* q, int64_t ld_q, int64_t rows, const Elem<KF>* k, int64_t ld_k, int64_t keys,
                     int64_t n, float* s, int64_t ld_s) {
   int64_t r = 0;
-  for (; r + 2 <= rows; r += 2) ScoreRows<V, 2>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
-  if (r < rows) ScoreRows<V, 1>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
+  for (; r + 2 <= rows; r += 2) ScoreRows<V, 2, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
+  if (r < rows) ScoreRows<V, 1, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
 }
 
 // R rows x C vectors of the output held in registers over all keys, so the
 // value rows are only loaded (no per-key read-modify-write of acc).
-template <class V, int R, int C>
-inline void AccumulateTile(const float* p, int64_t ld_p, const float* v, int64_t ld_v, int64_t keys, float* acc,
+template <class V, int R, int C, Fmt KF>
+inline void AccumulateTile(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, int64_t keys, float* acc,
                            int64_t ld_acc) {
   using F = typename V::F;
   constexpr int L = V::kLanes;
@@ -79,10 +110,10 @@ inline void AccumulateTile(const float* p, int64_t ld_p, const float* v, int64_t
     F w[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) w[r] = V::Set1(p[r * ld_p + j]);
-    const float* vj = v + j * ld_v;
+    const Elem<KF>* vj = v + j * ld_v;
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
-      const F x = V::Load(vj + c * L);
+      const F x = LoadKV<V, KF>(vj + c * L);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) a[r][c] = V::Fma(w[r], x, a[r][c]);
     }
@@ -96,34 +127,36 @@ inline void AccumulateTile(const float* p, int64_t ld_p, const float* v, int64_t
     }
 }
 
-template <class V, int R>
-inline void AccumulateRows(const float* p, int64_t ld_p, const float* v, int64_t ld_v, int64_t keys, int64_t n,
+template <class V, int R, Fmt KF>
+inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, int64_t keys, int64_t n,
                            float* acc, int64_t ld_acc) {
   constexpr int L = V::kLanes;
   int64_t i = 0;
-  for (; i + 4 * L <= n; i += 4 * L) AccumulateTile<V, R, 4>(p, ld_p, v + i, ld_v, keys, acc + i, ld_acc);
-  for (; i + L <= n; i += L) AccumulateTile<V, R, 1>(p, ld_p, v + i, ld_v, keys, acc + i, ld_acc);
+  for (; i + 4 * L <= n; i += 4 * L) AccumulateTile<V, R, 4, KF>(p, ld_p, v + i, ld_v, keys, acc + i, ld_acc);
+  for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(p, ld_p, v + i, ld_v, keys, acc + i, ld_acc);
   for (int r = 0; r < R && i < n; ++r) {
     for (int64_t j = 0; j < keys; ++j) {
       const float w = p[r * ld_p + j];
       if (w == 0.0f) continue;
-      for (int64_t t = i; t < n; ++t) acc[r * ld_acc + t] += w * v[j * ld_v + t];
+      for (int64_t t = i; t < n; ++t) acc[r * ld_acc + t] += w * WidenKV<KF>(v[j * ld_v + t]);
     }
   }
 }
 
-template <class V>
-void AttnAccumulateSimd(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
+template <class V, Fmt KF>
+void AttnAccumulateSimd(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>* v, int64_t ld_v, int64_t keys,
                         int64_t n, float* acc, int64_t ld_acc) {
   int64_t r = 0;
   for (; r + 2 <= rows; r += 2)
-    AccumulateRows<V, 2>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc);
-  if (r < rows) AccumulateRows<V, 1>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc);
+    AccumulateRows<V, 2, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc);
+  if (r < rows) AccumulateRows<V, 1, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc);
 }
 
 template <class V>
 constexpr AttnKernels MakeAttnKernels() {
-  return AttnKernels{AttnScoresSimd<V>, AttnAccumulateSimd<V>};
+  return AttnKernels{AttnScoresSimd<V, Fmt::kF32>,      AttnAccumulateSimd<V, Fmt::kF32>,
+                     AttnScoresSimd<V, Fmt::kBF16>,     AttnAccumulateSimd<V, Fmt::kBF16>,
+                     AttnScoresSimd<V, Fmt::kF16>,      AttnAccumulateSimd<V, Fmt::kF16>};
 }
 
 }  // namespace

@@ -136,7 +136,15 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
       const BlockView view = Classify(job.mask, dist, seg, k0, k1, qr);
       if (view == BlockView::kNone) continue;
       float* s = scores.data();
-      AttnScores(qs.data(), hd, R, seg.k + k0 * kv_stride + kv_off, kv_stride, nk, hd, s, kKeyBlock);
+      const int64_t row0 = k0 * kv_stride + kv_off;
+      const uint16_t* k16 = static_cast<const uint16_t*>(seg.k) + row0;
+      switch (seg.dtype) {
+        case KvDType::kF32:
+          AttnScores(qs.data(), hd, R, static_cast<const float*>(seg.k) + row0, kv_stride, nk, hd, s, kKeyBlock);
+          break;
+        case KvDType::kF16: AttnScoresF16(qs.data(), hd, R, k16, kv_stride, nk, hd, s, kKeyBlock); break;
+        case KvDType::kBF16: AttnScoresBF16(qs.data(), hd, R, k16, kv_stride, nk, hd, s, kKeyBlock); break;
+      }
       if (view == BlockView::kMixed) {
         for (int64_t t = task.q0; t < task.q1; ++t) {
           for (int64_t j = 0; j < nk; ++j) {
@@ -167,7 +175,14 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
         for (int64_t j = 0; j < nk; ++j) sum += (sr[j] = std::exp(sr[j] - rs.m[r]));
         rs.l[r] += sum;
       }
-      AttnAccumulate(s, kKeyBlock, R, seg.v + k0 * kv_stride + kv_off, kv_stride, nk, hd, rs.acc, hd);
+      const uint16_t* v16 = static_cast<const uint16_t*>(seg.v) + row0;
+      switch (seg.dtype) {
+        case KvDType::kF32:
+          AttnAccumulate(s, kKeyBlock, R, static_cast<const float*>(seg.v) + row0, kv_stride, nk, hd, rs.acc, hd);
+          break;
+        case KvDType::kF16: AttnAccumulateF16(s, kKeyBlock, R, v16, kv_stride, nk, hd, rs.acc, hd); break;
+        case KvDType::kBF16: AttnAccumulateBF16(s, kKeyBlock, R, v16, kv_stride, nk, hd, rs.acc, hd); break;
+      }
     }
   }
   if (partials) return;  // merged by the caller

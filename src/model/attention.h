@@ -4,6 +4,7 @@
 // causal, sliding, bidirectional (symmetric or asymmetric window), padding
 // masks and Gemma 3's bidirectional image blocks.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -17,13 +18,23 @@ enum class SegmentKind {
   kCross,  // encoder keys: no positions, only the padding mask applies
 };
 
+// Element type of stored keys/values. The 16-bit forms halve the bytes a
+// long cache holds and attention reads per token; queries and sums stay f32.
+// f16 (llama.cpp's default) keeps 3 more mantissa bits than bf16.
+enum class KvDType { kF32, kF16, kBF16 };
+inline size_t KvDTypeSize(KvDType t) { return t == KvDType::kF32 ? 4 : 2; }
+inline const char* KvDTypeName(KvDType t) {
+  return t == KvDType::kF32 ? "f32" : t == KvDType::kF16 ? "f16" : "bf16";
+}
+
 struct KVSegment {
   SegmentKind kind = SegmentKind::kChunk;
-  const float* k = nullptr;  // [n, kv_heads * hd]
-  const float* v = nullptr;  // [n, kv_heads * hd]
+  const void* k = nullptr;  // [n, kv_heads * hd] of `dtype`
+  const void* v = nullptr;  // [n, kv_heads * hd] of `dtype`
   const int32_t* pos = nullptr;     // [n] key positions (kPast, kChunk)
   const uint8_t* valid = nullptr;   // [n] 0 = padding key, never attended; null = all valid
   int64_t n = 0;
+  KvDType dtype = KvDType::kF32;
 };
 
 struct AttnMask {

@@ -41,9 +41,9 @@ DecoderChunk DecodeRules(const ModelConfig& cfg) {
 
 }  // namespace
 
-Gemma3Session::Gemma3Session(const Gemma3Model& model, int64_t context)
+Gemma3Session::Gemma3Session(const Gemma3Model& model, int64_t context, KvDType kv_dtype)
     : DecoderSession(model.stack(), model.embedding(), model.config().text.final_logit_softcapping,
-                     MakeStackKV(model.config().text, context), context, DecodeRules(model.config()),
+                     MakeStackKV(model.config().text, context, kv_dtype), context, DecodeRules(model.config()),
                      {"prompt", "token ids"}),
       model_(model) {}
 

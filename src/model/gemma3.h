@@ -41,7 +41,8 @@ class Gemma3Model {
 // One conversation's state: the KV caches and the next position.
 class Gemma3Session : public DecoderSession {
  public:
-  Gemma3Session(const Gemma3Model& model, int64_t context);
+  // kv_dtype: storage of the self-attention K/V cache (f32 is exact).
+  Gemma3Session(const Gemma3Model& model, int64_t context, KvDType kv_dtype = KvDType::kF32);
 
   // Feeds ids at positions pos()..pos()+T-1 and advances. logits: [T, V] if
   // all_logits, else [1, V] for the last id (may be null). Image soft tokens

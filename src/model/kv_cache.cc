@@ -1,20 +1,47 @@
 #include "model/kv_cache.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
+#include "base/dtype.h"
 #include "base/error.h"
 
 namespace gemma {
 
-LayerKV::LayerKV(int64_t capacity, int64_t kv_dim, bool ring)
+LayerKV::LayerKV(int64_t capacity, int64_t kv_dim, bool ring, KvDType dtype)
     : capacity_(capacity),
       kv_dim_(kv_dim),
       ring_(ring),
-      k_(new float[static_cast<size_t>(capacity * kv_dim)]),
-      v_(new float[static_cast<size_t>(capacity * kv_dim)]),
+      dtype_(dtype),
+      k_(new uint8_t[static_cast<size_t>(capacity * kv_dim) * KvDTypeSize(dtype)]),
+      v_(new uint8_t[static_cast<size_t>(capacity * kv_dim) * KvDTypeSize(dtype)]),
       pos_(static_cast<size_t>(capacity), -1) {}
+
+namespace {
+
+void StoreRow(const float* src, int64_t n, KvDType dtype, uint8_t* base, int64_t slot) {
+  if (dtype == KvDType::kF32) {
+    std::memcpy(base + slot * n * sizeof(float), src, n * sizeof(float));
+    return;
+  }
+  uint16_t* dst = reinterpret_cast<uint16_t*>(base) + slot * n;
+  if (dtype == KvDType::kBF16) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = F32ToBF16(src[i]);
+    return;
+  }
+  // f16 saturates at its largest finite value rather than turning a large
+  // value into inf (and the softmax into NaN); NaN stays NaN.
+  constexpr float kF16Max = 65504.0f;
+  for (int64_t i = 0; i < n; ++i) dst[i] = F32ToF16(std::isnan(src[i]) ? src[i] : std::clamp(src[i], -kF16Max, kF16Max));
+}
+
+}  // namespace
+
+KVSegment LayerKV::Past() const {
+  return {SegmentKind::kPast, k_.get(), v_.get(), pos_.data(), nullptr, used_, dtype_};
+}
 
 void LayerKV::Append(const float* k, const float* v, const int32_t* positions, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
@@ -26,8 +53,8 @@ void LayerKV::Append(const float* k, const float* v, const int32_t* positions, i
       throw Error("context full: position " + std::to_string(p) + " exceeds the KV cache of " +
                   std::to_string(capacity_) + " positions (raise --ctx)");
     }
-    std::memcpy(k_.get() + slot * kv_dim_, k + i * kv_dim_, kv_dim_ * sizeof(float));
-    std::memcpy(v_.get() + slot * kv_dim_, v + i * kv_dim_, kv_dim_ * sizeof(float));
+    StoreRow(k + i * kv_dim_, kv_dim_, dtype_, k_.get(), slot);
+    StoreRow(v + i * kv_dim_, kv_dim_, dtype_, v_.get(), slot);
     pos_[slot] = p;
     used_ = std::max(used_, slot + 1);
   }
@@ -56,21 +83,21 @@ static int64_t LayerCapacity(const TextConfig& cfg, int layer, int64_t context) 
   return context;
 }
 
-StackKV MakeStackKV(const TextConfig& cfg, int64_t context) {
+StackKV MakeStackKV(const TextConfig& cfg, int64_t context, KvDType dtype) {
   StackKV kv;
   const int64_t kv_dim = static_cast<int64_t>(cfg.num_kv_heads) * cfg.head_dim;
   kv.layers.reserve(cfg.num_layers);
   for (int l = 0; l < cfg.num_layers; ++l) {
-    kv.layers.emplace_back(LayerCapacity(cfg, l, context), kv_dim, cfg.layer_types[l] == LayerKind::kSliding);
+    kv.layers.emplace_back(LayerCapacity(cfg, l, context), kv_dim, cfg.layer_types[l] == LayerKind::kSliding, dtype);
   }
   return kv;
 }
 
-size_t StackKVBytes(const TextConfig& cfg, int64_t context) {
+size_t StackKVBytes(const TextConfig& cfg, int64_t context, KvDType dtype) {
   size_t b = 0;
   const size_t kv_dim = static_cast<size_t>(cfg.num_kv_heads) * cfg.head_dim;
   for (int l = 0; l < cfg.num_layers; ++l)
-    b += static_cast<size_t>(LayerCapacity(cfg, l, context)) * kv_dim * 2 * sizeof(float);
+    b += static_cast<size_t>(LayerCapacity(cfg, l, context)) * kv_dim * 2 * KvDTypeSize(dtype);
   return b;
 }
 

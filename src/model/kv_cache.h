@@ -1,19 +1,22 @@
 // Per-layer key/value cache of a decoder stack. Full-attention layers keep
 // every position up to the context limit; sliding layers keep only the last
 // (window - 1) positions in a ring buffer, which is all their mask can reach
-// from the next query: the point of Gemma 3's local layers.
+// from the next query: the point of Gemma 3's local layers. Rows are stored
+// as f32 (exact) or f16 / bf16 (rounded to nearest even on append; half the
+// bytes).
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "io/config.h"
+#include "model/attention.h"
 
 namespace gemma {
 
 class LayerKV {
  public:
-  LayerKV(int64_t capacity, int64_t kv_dim, bool ring);
+  LayerKV(int64_t capacity, int64_t kv_dim, bool ring, KvDType dtype = KvDType::kF32);
 
   // Stores rows for positions[0..n) (slot = position % capacity for rings).
   // Throws Error when a full-attention cache would overflow.
@@ -27,17 +30,22 @@ class LayerKV {
   bool ring() const { return ring_; }
   // Number of slots that may hold data (scan range for attention).
   int64_t used() const { return used_; }
-  const float* k() const { return k_.get(); }
-  const float* v() const { return v_.get(); }
+  KvDType dtype() const { return dtype_; }
+  // Rows [capacity, kv_dim] of dtype().
+  const void* k() const { return k_.get(); }
+  const void* v() const { return v_.get(); }
   const int32_t* pos() const { return pos_.data(); }  // -1 = empty slot
-  size_t bytes() const { return static_cast<size_t>(capacity_) * kv_dim_ * 2 * sizeof(float); }
+  size_t bytes() const { return static_cast<size_t>(capacity_) * kv_dim_ * 2 * KvDTypeSize(dtype_); }
+  // The first `used()` slots as an attention segment.
+  KVSegment Past() const;
 
  private:
   int64_t capacity_, kv_dim_;
   bool ring_;
+  KvDType dtype_;
   int64_t used_ = 0;
   // Uninitialised on purpose: the OS commits pages only when first written.
-  std::unique_ptr<float[]> k_, v_;
+  std::unique_ptr<uint8_t[]> k_, v_;
   std::vector<int32_t> pos_;
 };
 
@@ -51,8 +59,8 @@ struct StackKV {
 };
 
 // Sliding layers get max(1, window - 1) slots, full layers `context` slots.
-StackKV MakeStackKV(const TextConfig& cfg, int64_t context);
+StackKV MakeStackKV(const TextConfig& cfg, int64_t context, KvDType dtype = KvDType::kF32);
 // Bytes MakeStackKV would reserve (for `gemma info`).
-size_t StackKVBytes(const TextConfig& cfg, int64_t context);
+size_t StackKVBytes(const TextConfig& cfg, int64_t context, KvDType dtype = KvDType::kF32);
 
 }  // namespace gemma

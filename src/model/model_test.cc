@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "base/dtype.h"
 #include "base/error.h"
 #include "io/config.h"
 #include "io/safetensors.h"
@@ -109,6 +110,13 @@ TEST(AttentionMaskTest, DistanceRangeIsTheMask) {
   }
 }
 
+// Element i of a segment's K or V rows, widened from its dtype.
+float KVAt(const KVSegment& seg, const void* base, int64_t i) {
+  if (seg.dtype == KvDType::kBF16) return BF16ToF32(static_cast<const uint16_t*>(base)[i]);
+  if (seg.dtype == KvDType::kF16) return F16ToF32(static_cast<const uint16_t*>(base)[i]);
+  return static_cast<const float*>(base)[i];
+}
+
 // Plain softmax over every visible key, in double: the definition Attend's
 // blocked online softmax must reproduce.
 std::vector<float> NaiveAttend(const AttnShape& shape, const AttnMask& mask, const std::vector<float>& q,
@@ -120,7 +128,7 @@ std::vector<float> NaiveAttend(const AttnShape& shape, const AttnMask& mask, con
   for (int64_t t = 0; t < T; ++t) {
     for (int h = 0; h < shape.heads; ++h) {
       const float* qv = &q[(t * shape.heads + h) * hd];
-      std::vector<std::pair<double, const float*>> sv;
+      std::vector<std::pair<double, std::vector<float>>> sv;
       for (const auto& seg : segs) {
         for (int64_t i = 0; i < seg.n; ++i) {
           if (seg.valid && !seg.valid[i]) continue;
@@ -130,10 +138,12 @@ std::vector<float> NaiveAttend(const AttnShape& shape, const AttnMask& mask, con
                                mask.image_run[t] == mask.image_run[i];
             if (!image && !SelfKeyVisible(mask, q_pos[t], seg.pos[i])) continue;
           }
-          const float* k = seg.k + i * kvs + (h / group) * hd;
+          const int64_t off = i * kvs + (h / group) * hd;
           double d = 0;
-          for (int j = 0; j < hd; ++j) d += static_cast<double>(qv[j]) * k[j];
-          sv.push_back({d * shape.scale, seg.v + i * kvs + (h / group) * hd});
+          for (int j = 0; j < hd; ++j) d += static_cast<double>(qv[j]) * KVAt(seg, seg.k, off + j);
+          std::vector<float> v(hd);
+          for (int j = 0; j < hd; ++j) v[j] = KVAt(seg, seg.v, off + j);
+          sv.push_back({d * shape.scale, std::move(v)});
         }
       }
       if (sv.empty()) continue;
@@ -196,14 +206,23 @@ TEST(AttentionTest, BlockedMatchesNaiveForEveryMask) {
         mask.causal = causal;
         mask.window = window;
         mask.image_run = image_run.data();
-        for (size_t nseg : {size_t{2}, size_t{3}}) {
+        // The past also as bf16 / f16 caches hold it (NaN rows stay NaN).
+        std::vector<uint16_t> pkb(pk.size()), pvb(pv.size()), pkh(pk.size()), pvh(pv.size());
+        for (size_t i = 0; i < pk.size(); ++i) {
+          pkb[i] = F32ToBF16(pk[i]), pvb[i] = F32ToBF16(pv[i]);
+          pkh[i] = F32ToF16(pk[i]), pvh[i] = F32ToF16(pv[i]);
+        }
+        for (int variant = 0; variant < 6; ++variant) {
+          const size_t nseg = variant % 2 ? 3 : 2;
           std::vector<KVSegment> use(segs.begin(), segs.begin() + nseg);
+          if (variant / 2 == 1) use[0].k = pkb.data(), use[0].v = pvb.data(), use[0].dtype = KvDType::kBF16;
+          if (variant / 2 == 2) use[0].k = pkh.data(), use[0].v = pvh.data(), use[0].dtype = KvDType::kF16;
           std::vector<float> out(q.size(), -1.f);
           Attend(shape, mask, q.data(), chunk_pos.data(), T, use, out.data(), &pool);
           const std::vector<float> ref = NaiveAttend(shape, mask, q, chunk_pos, use);
           for (size_t i = 0; i < out.size(); ++i)
             ASSERT_NEAR(out[i], ref[i], 2e-5) << "T=" << T << " causal=" << causal << " W=" << window
-                                              << " segs=" << nseg << " i=" << i;
+                                              << " segs=" << nseg << " variant=" << variant << " i=" << i;
         }
       }
     }
@@ -221,6 +240,11 @@ TEST(KVCacheTest, SlidingLayersKeepOnlyTheirWindow) {
   const size_t per_pos = 256 * 2 * sizeof(float);
   EXPECT_EQ(StackKVBytes(c, 32768), (5 * 511 + 32768) * per_pos);
   EXPECT_EQ(StackKVBytes(c, 100), 6 * 100 * per_pos);
+  // 16-bit caches: half the bytes, and MakeStackKV reserves what is reported.
+  for (KvDType d : {KvDType::kF16, KvDType::kBF16}) {
+    EXPECT_EQ(StackKVBytes(c, 32768, d), (5 * 511 + 32768) * per_pos / 2);
+    EXPECT_EQ(MakeStackKV(c, 1000, d).bytes(), StackKVBytes(c, 1000, d));
+  }
 }
 
 // A long greedy run on a tiny model: local layers never hold more than W-1

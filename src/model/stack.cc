@@ -98,7 +98,7 @@ void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadP
     int64_t n = 0;
     const LayerKV* cache = sq.kv ? &sq.kv->layers[l] : nullptr;
     if (cache && cache->used() > 0)
-      seg[n++] = {SegmentKind::kPast, cache->k(), cache->v(), cache->pos(), nullptr, cache->used()};
+      seg[n++] = cache->Past();
     seg[n++] = {SegmentKind::kChunk, ws.k.data() + sq.begin * kvd, ws.v.data() + sq.begin * kvd,
                 in.positions + sq.begin, in.key_valid ? in.key_valid + sq.begin : nullptr, sq.n};
     if (sq.cross) {

@@ -97,9 +97,9 @@ DecoderChunk DecodeRules(const T5Gemma2Model& model) {
 
 }  // namespace
 
-T5Gemma2Session::T5Gemma2Session(const T5Gemma2Model& model, int64_t context)
+T5Gemma2Session::T5Gemma2Session(const T5Gemma2Model& model, int64_t context, KvDType kv_dtype)
     : DecoderSession(model.decoder(), model.embedding(), model.config().text.final_logit_softcapping,
-                     MakeStackKV(model.config().text, context), context, DecodeRules(model),
+                     MakeStackKV(model.config().text, context, kv_dtype), context, DecodeRules(model),
                      {"decoder input", "decoder token ids"}),
       model_(model) {
   set_cross(&cross_);

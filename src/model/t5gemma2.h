@@ -48,7 +48,8 @@ class T5Gemma2Model {
 
 class T5Gemma2Session : public DecoderSession {
  public:
-  T5Gemma2Session(const T5Gemma2Model& model, int64_t context);
+  // kv_dtype: storage of the self-attention K/V cache (f32 is exact).
+  T5Gemma2Session(const T5Gemma2Model& model, int64_t context, KvDType kv_dtype = KvDType::kF32);
 
   // Encodes the request's input once and keeps every decoder layer's cross
   // K/V for the whole generation. Resets the decoder state.

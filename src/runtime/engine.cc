@@ -37,12 +37,13 @@ const WeightArena& Engine::arena() const { return g3_ ? g3_->arena() : t5_->aren
 
 const TokenEmbedding& Engine::embedding() const { return g3_ ? g3_->embedding() : t5_->embedding(); }
 
-Session::Session(const Engine& engine, int64_t context) : engine_(engine), context_(context) {
+Session::Session(const Engine& engine, int64_t context, const SessionOptions& opts)
+    : engine_(engine), context_(context), opts_(opts) {
   if (context <= 0) throw Error("context must be positive, got " + std::to_string(context));
   if (engine.gemma3()) {
-    g3_ = std::make_unique<Gemma3Session>(*engine.gemma3(), context);
+    g3_ = std::make_unique<Gemma3Session>(*engine.gemma3(), context, opts.kv_dtype);
   } else {
-    t5_ = std::make_unique<T5Gemma2Session>(*engine.t5gemma2(), context);
+    t5_ = std::make_unique<T5Gemma2Session>(*engine.t5gemma2(), context, opts.kv_dtype);
   }
 }
 

@@ -64,9 +64,18 @@ struct Prompt {
   int64_t soft_rows_count = 0;
 };
 
+// Per-session settings (front ends: runtime/session_flags.h).
+struct SessionOptions {
+  // Storage of the decoder's self-attention K/V cache. f32 is exact (the
+  // library default, `gemma logits`); f16/bf16 halve the cache and the bytes
+  // attention reads per token. T5Gemma 2 cross K/V stay f32 (computed once
+  // per request, bounded by the encoder length).
+  KvDType kv_dtype = KvDType::kF32;
+};
+
 class Session {
  public:
-  Session(const Engine& engine, int64_t context);
+  Session(const Engine& engine, int64_t context, const SessionOptions& opts = {});
 
   // Starts a request; returns the logits of the last prompt position [V].
   // With all_logits, every position's logits are kept ([T, V], see logits()).
@@ -86,10 +95,12 @@ class Session {
   int64_t context() const { return context_; }
   const Engine& engine() const { return engine_; }
   size_t kv_bytes() const;
+  const SessionOptions& options() const { return opts_; }
 
  private:
   const Engine& engine_;
   int64_t context_;
+  SessionOptions opts_;
   std::unique_ptr<Gemma3Session> g3_;
   std::unique_ptr<T5Gemma2Session> t5_;
   std::vector<float> logits_;

@@ -165,12 +165,12 @@ void StreamReply(httplib::Response& res, std::shared_ptr<StreamState> st) {
 }
 
 // Slots that fit the KV budget.
-int SlotsForBudget(const Engine& engine, int parallel, int64_t ctx, int64_t budget_mb) {
+int SlotsForBudget(const Engine& engine, int parallel, int64_t ctx, KvDType kv_dtype, int64_t budget_mb) {
   if (budget_mb <= 0) return parallel;
   const ModelConfig& cfg = engine.config();
-  size_t per = StackKVBytes(cfg.text, ctx);
+  size_t per = StackKVBytes(cfg.text, ctx, kv_dtype);
   if (engine.is_encoder_decoder()) {
-    // Cross K/V: every decoder layer keeps K and V of the encoder input (<= ctx).
+    // Cross K/V (always f32): every decoder layer keeps K and V of the encoder input (<= ctx).
     per += static_cast<size_t>(cfg.text.num_layers) * cfg.text.num_kv_heads * cfg.text.head_dim * ctx * 2 *
            sizeof(float);
   }
@@ -199,8 +199,9 @@ OpenAIServer::OpenAIServer(ServerOptions opt) : opt_(std::move(opt)) {
   const ModelConfig& cfg = engine_->config();
   if (cfg.vision && HasVisionWeights(engine_->weights())) vision_ = VisionTower::Load(engine_->weights(), cfg);
   SchedulerOptions so;
-  so.slots = SlotsForBudget(*engine_, opt_.parallel, opt_.ctx, opt_.kv_budget_mb);
+  so.slots = SlotsForBudget(*engine_, opt_.parallel, opt_.ctx, opt_.session.kv_dtype, opt_.kv_budget_mb);
   so.context = opt_.ctx;
+  so.session = opt_.session;
   so.max_queue = opt_.max_queue;
   builder_ = std::make_unique<JobBuilder>(*engine_, *tok_, vision_.get(), opt_.ctx);
   builder_->set_literal_special(opt_.literal_special);

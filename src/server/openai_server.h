@@ -33,6 +33,7 @@ struct ServerOptions {
   std::string api_key;       // empty: no authentication
   size_t max_body_bytes = 32u << 20;
   WeightOptions weights;  // --dtype / --embed-dtype / --mmap-only
+  SessionOptions session;  // --kv-dtype (here f32 unless set; `gemma serve` defaults to f16)
   bool literal_special = false;  // special-token text in requests stays plain text
 };
 

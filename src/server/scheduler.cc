@@ -176,7 +176,7 @@ void Scheduler::Admit(Queued q) {
   Slot& slot = *slots_[ar.slot];
   slot.busy = true;
   try {
-    if (!slot.session) slot.session = std::make_unique<Session>(engine_, opt_.context);
+    if (!slot.session) slot.session = std::make_unique<Session>(engine_, opt_.context, opt_.session);
     CachedInput& want = q.job.input;
     const float* logits = nullptr;
     if (reuse >= 0) {

@@ -38,6 +38,7 @@ struct SchedulerOptions {
   int slots = 4;             // sessions, i.e. requests decoding at once
   int64_t context = 4096;    // tokens per session
   int max_queue = 64;        // waiting requests beyond the slots
+  SessionOptions session;    // KV cache dtype of every slot
 };
 
 struct SchedulerStats {

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "kernels/thread_pool.h"
+#include "runtime/session_flags.h"
 #include "runtime/weight_flags.h"
 #include "server/openai_server.h"
 
@@ -34,10 +35,13 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--model-name", o->model_name, "model id clients send (default: the folder's name)");
   cmd->add_option("--threads", *threads, "worker threads for the model (default: all cores)");
   AddWeightFlags(cmd, weights.get());
+  auto sf = std::make_shared<SessionFlags>();
+  AddSessionFlags(cmd, sf.get(), kKvDefaultGenerate);
   cmd->add_flag("--literal-special", o->literal_special,
                 "treat special-token text in messages/prompts as plain text (requests may override with "
                 "\"literal_special\")");
   cmd->callback([=] {
+    o->session = ToSessionOptions(*sf, kKvDefaultGenerate);
     BlockTerminationSignals();
     SetDefaultThreads(*threads);
     o->max_body_bytes = static_cast<size_t>(*max_body_mb) << 20;
