@@ -131,13 +131,14 @@ extern const OpsKernels kScalarOps;
 extern const OpsKernels kAvx2Ops;
 extern const OpsKernels kAvx512Ops;
 
+extern const PanelGemmKernels kAvx2PanelGemm;
 extern const PanelGemmKernels kAvx512PanelGemm;
 extern const Bf16GemmKernels kAvx512Bf16Gemm;
 extern const Int8GemmKernels kAvx512Int8Gemm;
 
 // The tables of the active path (cpu_features.h).
 const MatMulKernels& ActiveMatMulKernels();
-// Null where the active path has none (the widen + gemm_tile path is used).
+// Null on the scalar path (the widen + gemm_tile path is used).
 const PanelGemmKernels* ActivePanelGemm();
 // Null unless the active path is AVX-512 and the CPU has AVX512-BF16.
 const Bf16GemmKernels* ActiveBf16Gemm();

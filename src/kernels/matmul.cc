@@ -27,7 +27,12 @@ const MatMulKernels& ActiveMatMulKernels() {
   return kScalarMatMul;
 }
 const PanelGemmKernels* ActivePanelGemm() {
-  return ActiveIsa() == Isa::kAvx512 ? &kAvx512PanelGemm : nullptr;
+  switch (ActiveIsa()) {
+    case Isa::kAvx512: return &kAvx512PanelGemm;
+    case Isa::kAvx2: return &kAvx2PanelGemm;
+    case Isa::kScalar: break;
+  }
+  return nullptr;
 }
 const Int8GemmKernels* ActiveInt8Gemm() { return ActiveIsa() == Isa::kAvx512 ? &kAvx512Int8Gemm : nullptr; }
 const Bf16GemmKernels* ActiveBf16Gemm() {
