@@ -142,6 +142,54 @@ BENCHMARK(BM_Prefill<DType::kBF16, ComputeMode::kBF16>)->Name("BM_Prefill<BF16,c
 BENCHMARK(BM_Prefill<DType::kQ8_0>)->Apply(PrefillArgs);
 BENCHMARK(BM_Prefill<DType::kQ4_0>)->Apply(PrefillArgs);
 
+// One decode step's matrix products for a whole model: every layer's q, k,
+// v, o, gate, up and down (each layer's copy at its own address, so they
+// stream from DRAM as in decode), then the LM head. The quantized kernels and
+// the per-call costs (activation quantization, pool wake-ups) without
+// attention or norms. args: model (0: gemma-3-270m, 1: gemma-3-1b), threads.
+template <DType kDType>
+void BM_DecodeStep(benchmark::State& state) {
+  const bool small = state.range(0) == 0;
+  const int64_t H = small ? 640 : 1152, F = small ? 2048 : 6912, layers = small ? 18 : 26;
+  const std::pair<int64_t, int64_t> kLayer[] = {{1024, H}, {256, H}, {256, H}, {H, 1024},
+                                                {F, H},    {F, H},   {H, F}};
+  static std::map<std::pair<DType, int64_t>, std::pair<WeightBuffer, std::vector<Mat>>> cache;
+  auto& [buffer, mats] = cache[{kDType, H}];
+  if (mats.empty()) {
+    size_t layer_bytes = 0;
+    for (auto [rows, cols] : kLayer) layer_bytes += RowBytes(kDType, cols) * static_cast<size_t>(rows);
+    buffer = WeightBuffer(layer_bytes * static_cast<size_t>(layers));
+    uint8_t* p = buffer.data();
+    for (int64_t l = 0; l < layers; ++l) {
+      for (auto [rows, cols] : kLayer) {
+        const Mat& src = Weights(kDType, rows, cols);
+        const size_t bytes = src.row_bytes() * static_cast<size_t>(rows);
+        std::memcpy(p, src.data, bytes);
+        mats.push_back(Mat{kDType, p, rows, cols});
+        p += bytes;
+      }
+    }
+    mats.push_back(Weights(kDType, 262144, H));
+  }
+  ThreadPool pool(static_cast<int>(state.range(1)));
+  const auto x = RandomFloats(static_cast<size_t>(F), 9);
+  std::vector<float> y(262144);
+  double bytes = 0;
+  for (const Mat& m : mats) bytes += static_cast<double>(m.row_bytes()) * static_cast<double>(m.rows);
+  for (auto _ : state) {
+    for (const Mat& m : mats) MatMul(x.data(), 1, m, y.data(), &pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(ActiveIsaName());
+}
+void DecodeStepArgs(benchmark::internal::Benchmark* b) {
+  b->ArgsProduct({{0, 1}, {1, 2}})->ArgNames({"model", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+BENCHMARK(BM_DecodeStep<DType::kQ8_0>)->Apply(DecodeStepArgs);
+BENCHMARK(BM_DecodeStep<DType::kQ4_0>)->Apply(DecodeStepArgs);
+BENCHMARK(BM_DecodeStep<DType::kBF16>)->Apply(DecodeStepArgs);
+
 // Sum of a 1 GiB array: the DRAM read bandwidth decode is bounded by.
 // args: threads, huge (1: 2 MiB pages, 0: plain 4 KiB pages, which show
 // what TLB misses cost).

@@ -16,6 +16,7 @@
 #include "kernels/thread_pool.h"
 #include "runtime/engine.h"
 #include "runtime/prompt_builder.h"
+#include "runtime/sampler.h"
 #include "runtime/session_flags.h"
 
 namespace gemma {
@@ -131,10 +132,10 @@ void AddBenchCommand(CLI::App& app) {
       done += n;
     }
     const auto t1 = std::chrono::steady_clock::now();
-    int32_t next = static_cast<int32_t>(std::max_element(logits, logits + V) - logits);
+    int32_t next = ArgMax(logits, V);
     for (int i = 0; i < *gen_tokens; ++i) {
       logits = session.Append(&next, 1);
-      next = static_cast<int32_t>(std::max_element(logits, logits + V) - logits);
+      next = ArgMax(logits, V);
     }
     const auto t2 = std::chrono::steady_clock::now();
     const double prefill_tps = *prompt_tokens / Seconds(t0, t_prefill);

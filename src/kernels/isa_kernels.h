@@ -31,6 +31,9 @@ struct QuantActs {
   const float* d;
   const int32_t* sum;
   int64_t cols;  // a multiple of 32
+  // The same activations rearranged by MatMulKernels::pack_acts for this
+  // weight dtype, once per MatMul (null: not packed).
+  const void* packed = nullptr;
 };
 
 inline constexpr int64_t kSmallTokens = 16;
@@ -57,7 +60,24 @@ struct MatMulKernels {
   // Runs `iters` rounds of independent FMAs; returns the flops done (for
   // the peak measurement). `sink` keeps the work observable.
   double (*fma_burn)(int64_t iters, float* sink);
+  // Quantizes `blocks` consecutive blocks of 32 floats for quant_rows: per
+  // block d = amax / 127, q = roundf(x / d) (half away from zero) and sum(q).
+  // Every path gives the scalar path's integers and scales exactly.
+  void (*quantize_acts)(const float* x, int64_t blocks, int8_t* q, float* d, int32_t* sum);
+  // Optional (null: none): rearranges T tokens of quantized activations into
+  // the layout this path's quant_rows reads for weights of `wtype`. Returns
+  // the bytes needed (0: quant_rows reads QuantActs as is); writes them to
+  // `out` (64-byte aligned) unless it is null.
+  size_t (*pack_acts)(const QuantActs& x, int64_t T, DType wtype, void* out);
 };
+
+// The AVX2 path's quantized decode uses AVX-VNNI dot products where the CPU
+// has them (matmul_avx2_vnni.cc); tests turn that off to cover the maddubs
+// kernels as well. Not meant to be called while kernels run.
+void SetAvxVnniAllowed(bool allowed);
+// T = 1 quantized rows with AVX-VNNI (the quant_rows contract); only called
+// where the CPU has AVX-VNNI.
+void QuantDecodeAvxVnni(const QuantActs& x, const WeightView& w, int64_t r0, int64_t r1, float* y);
 
 struct OpsKernels {
   void (*rms_norm)(const float* x, const float* w1, int64_t n, float eps, float* out);

@@ -204,7 +204,18 @@ void MatMulQuant(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* 
   const kern::MatMulKernels& k = kern::ActiveMatMulKernels();
   thread_local QuantizedActivations acts;  // reused: decode calls this per token
   QuantizeActivations(x, T, w.cols, &acts);
-  const kern::QuantActs xa{acts.q.data(), acts.d.data(), acts.sum.data(), w.cols};
+  kern::QuantActs xa{acts.q.data(), acts.d.data(), acts.sum.data(), w.cols};
+  // The path's own activation layout, built once here rather than by every
+  // row chunk.
+  const size_t packed_bytes = k.pack_acts != nullptr ? k.pack_acts(xa, T, w.dtype, nullptr) : 0;
+  if (packed_bytes > 0) {
+    thread_local std::vector<uint8_t> packed;
+    if (packed.size() < packed_bytes + 64) packed.resize(packed_bytes + 64);
+    const uintptr_t p = reinterpret_cast<uintptr_t>(packed.data());
+    void* out = reinterpret_cast<void*>((p + 63) & ~uintptr_t{63});
+    k.pack_acts(xa, T, w.dtype, out);
+    xa.packed = out;
+  }
   const kern::WeightView view = ViewOf(w);
   const bool parallel = UsePool(pool, w, T);
   ForRows(pool, parallel, w.rows, T <= kern::kSmallTokens ? 16 : kRowBlock, [&](int64_t c0, int64_t c1, int) {

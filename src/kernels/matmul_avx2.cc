@@ -5,9 +5,18 @@
 
 #include <cstring>
 
+#include "kernels/cpu_features.h"
 #include "kernels/isa_kernels.h"
+#include "kernels/quant_avx2-inl.h"
 
 namespace gemma::kern {
+
+namespace {
+bool g_avx_vnni_allowed = true;
+}  // namespace
+
+void SetAvxVnniAllowed(bool allowed) { g_avx_vnni_allowed = allowed; }
+
 namespace {
 
 const uint8_t* Row(const WeightView& w, int64_t r) {
@@ -309,18 +318,60 @@ template <class Q>
 void QuantRowsT(const QuantActs& xa, int64_t T, const WeightView& w, int64_t r0, int64_t r1,
                 float* y, int64_t ldy) {
   int64_t r = r0;
-  if (T == 1) {  // decode: four row streams share each activation block
-    for (; r + 4 <= r1; r += 4) QuantTile<Q, 4, 1>(xa, 0, Row(w, r), w.row_bytes, y + r, ldy, 4);
-  } else {
-    for (; r + 2 <= r1; r += 2) QuantTokens<Q, 2>(xa, T, Row(w, r), w.row_bytes, y + r, ldy, 2);
-  }
+  for (; r + 2 <= r1; r += 2) QuantTokens<Q, 2>(xa, T, Row(w, r), w.row_bytes, y + r, ldy, 2);
   for (; r < r1; ++r) QuantTokens<Q, 1>(xa, T, Row(w, r), w.row_bytes, y + r, ldy, 1);
 }
 
 void QuantRows(const QuantActs& xa, int64_t T, const WeightView& w, int64_t r0, int64_t r1,
                float* y, int64_t ldy) {
+  if (T == 1) {  // decode (quant_avx2-inl.h)
+    static const bool has_vnni = GetCpuFeatures().avx_vnni;
+    if (has_vnni && g_avx_vnni_allowed) return QuantDecodeAvxVnni(xa, w, r0, r1, y);
+    return quant_avx2::QuantDecode(xa, w, r0, r1, y);
+  }
   if (w.dtype == DType::kQ4_0) return QuantRowsT<Q4Blocks>(xa, T, w, r0, r1, y, ldy);
   QuantRowsT<Q8Blocks>(xa, T, w, r0, r1, y, ldy);
+}
+
+// roundf (half away from zero) of values far below 2^23: truncate, then step
+// away from zero when the dropped fraction (exact: v - trunc(v)) is >= 1/2.
+__m256 RoundHalfAway(__m256 v) {
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m256 step = _mm256_or_ps(_mm256_set1_ps(1.f), _mm256_and_ps(v, sign));
+  return _mm256_add_ps(t, _mm256_and_ps(up, step));
+}
+
+// The activation quantization of isa_kernels.h, one block per iteration: the
+// same float operations as the scalar reference, so the same integers.
+void QuantizeActs(const float* x, int64_t blocks, int8_t* q, float* d, int32_t* sum) {
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m256 v[4];
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      v[i] = _mm256_loadu_ps(x + 32 * b + 8 * i);
+      m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float db = _mm_cvtss_f32(h) / 127.f;
+    const __m256 id = _mm256_set1_ps(db != 0.f ? 1.f / db : 0.f);
+    __m256i qi[4];
+    for (int i = 0; i < 4; ++i) qi[i] = _mm256_cvttps_epi32(RoundHalfAway(_mm256_mul_ps(v[i], id)));
+    // The packs interleave 128-bit lanes; the dword permute restores order.
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * b),
+                        _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3]));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_unpackhi_epi64(t, t));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 1));
+    d[b] = db;
+    sum[b] = _mm_cvtsi128_si32(t);
+  }
 }
 
 double FmaBurn(int64_t iters, float* sink) {
@@ -340,6 +391,7 @@ double FmaBurn(int64_t iters, float* sink) {
 
 }  // namespace
 
-const MatMulKernels kAvx2MatMul = {MatVec, Widen, GemmTile, QuantRows, nullptr, FmaBurn};
+const MatMulKernels kAvx2MatMul = {MatVec, Widen, GemmTile, QuantRows, nullptr, FmaBurn,
+                                   QuantizeActs, nullptr};
 
 }  // namespace gemma::kern

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/quantize.h"
 
 namespace gemma::kern {
 namespace {
@@ -107,6 +108,7 @@ double FmaBurn(int64_t iters, float* sink) {
 
 }  // namespace
 
-const MatMulKernels kScalarMatMul = {MatVec, Widen, GemmTile, QuantRows, nullptr, FmaBurn};
+const MatMulKernels kScalarMatMul = {MatVec, Widen, GemmTile, QuantRows, nullptr, FmaBurn,
+                                     QuantizeActBlocksReference, nullptr};
 
 }  // namespace gemma::kern

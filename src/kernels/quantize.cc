@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "kernels/isa_kernels.h"
 #include "kernels/matmul.h"
 #include "kernels/thread_pool.h"
 
@@ -124,6 +125,24 @@ WeightBuffer QuantizeMat(const Mat& w, DType target, ThreadPool* pool) {
   return out;
 }
 
+void QuantizeActBlocksReference(const float* x, int64_t blocks, int8_t* q, float* d, int32_t* sum) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float* xb = x + b * kQuantBlockSize;
+    float amax = 0.f;
+    for (int j = 0; j < kQuantBlockSize; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float db = amax / 127.f;
+    const float id = db != 0.f ? 1.f / db : 0.f;
+    int8_t* qb = q + b * kQuantBlockSize;
+    int32_t s = 0;
+    for (int j = 0; j < kQuantBlockSize; ++j) {
+      qb[j] = static_cast<int8_t>(std::roundf(xb[j] * id));
+      s += qb[j];
+    }
+    d[b] = db;
+    sum[b] = s;
+  }
+}
+
 void QuantizeActivations(const float* x, int64_t rows, int64_t cols, QuantizedActivations* out) {
   CheckBlocks(cols, "QuantizeActivations");
   const int64_t blocks = rows * cols / kQuantBlockSize;
@@ -132,21 +151,7 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t cols, QuantizedAc
   out->q.resize(static_cast<size_t>(rows * cols));
   out->d.resize(static_cast<size_t>(blocks));
   out->sum.resize(static_cast<size_t>(blocks));
-  for (int64_t b = 0; b < blocks; ++b) {
-    const float* xb = x + b * kQuantBlockSize;
-    float amax = 0.f;
-    for (int j = 0; j < kQuantBlockSize; ++j) amax = std::max(amax, std::fabs(xb[j]));
-    const float d = amax / 127.f;
-    const float id = d != 0.f ? 1.f / d : 0.f;
-    int8_t* q = out->q.data() + b * kQuantBlockSize;
-    int32_t sum = 0;
-    for (int j = 0; j < kQuantBlockSize; ++j) {
-      q[j] = static_cast<int8_t>(std::roundf(xb[j] * id));
-      sum += q[j];
-    }
-    out->d[static_cast<size_t>(b)] = d;
-    out->sum[static_cast<size_t>(b)] = sum;
-  }
+  kern::ActiveMatMulKernels().quantize_acts(x, blocks, out->q.data(), out->d.data(), out->sum.data());
 }
 
 }  // namespace gemma

@@ -40,7 +40,12 @@ struct QuantizedActivations {
   std::vector<float> d;      // [rows * cols / 32]
   std::vector<int32_t> sum;  // [rows * cols / 32]
 };
-// x is [rows, cols], cols % 32 == 0. Reuses out's storage.
+// x is [rows, cols], cols % 32 == 0. Reuses out's storage. Runs the active
+// ISA's kernel, which gives the same integers and scales as the reference.
 void QuantizeActivations(const float* x, int64_t rows, int64_t cols, QuantizedActivations* out);
+
+// The scalar reference for `blocks` consecutive blocks of 32 (also the
+// scalar path's kernel): d = amax / 127, q = roundf(x * (1 / d)), sum(q).
+void QuantizeActBlocksReference(const float* x, int64_t blocks, int8_t* q, float* d, int32_t* sum);
 
 }  // namespace gemma

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/isa_kernels.h"
 #include "kernels/matmul.h"
 #include "kernels/test_util.h"
 #include "kernels/thread_pool.h"
@@ -97,14 +98,66 @@ TEST(Quantize, ActivationsAreInt8BlocksWithSums) {
   }
 }
 
+TEST(Quantize, ActivationKernelsGiveTheReferenceIntegers) {
+  // Random blocks of several magnitudes, zero blocks, and blocks built so
+  // that x / d lands exactly on halves (roundf rounds them away from zero,
+  // not to even) and just below them.
+  const int64_t blocks = 64;
+  std::vector<float> x = RandomVector(blocks * 32, 51, -3.f, 3.f);
+  for (int64_t b = 0; b < blocks; ++b) {
+    float* xb = x.data() + b * 32;
+    switch (b % 8) {
+      case 1:
+        for (int j = 0; j < 32; ++j) xb[j] *= 1e-3f;
+        break;
+      case 2:
+        for (int j = 0; j < 32; ++j) xb[j] = 0.f;
+        break;
+      case 3:  // amax 127: d = 1, so x / d = x exactly
+        xb[0] = 127.f;
+        for (int j = 1; j < 32; ++j) xb[j] = static_cast<float>(j - 16) + (j % 2 ? 0.5f : -0.5f);
+        break;
+      case 4:
+        xb[0] = -127.f;
+        for (int j = 1; j < 32; ++j) xb[j] = std::nextafter(static_cast<float>(j - 16) + 0.5f, 0.f);
+        break;
+      case 5:
+        for (int j = 0; j < 32; ++j) xb[j] = j == 7 ? -2.f : 0.f;  // one value: q = -127
+        break;
+      default:
+        break;
+    }
+  }
+  std::vector<int8_t> q_ref(blocks * 32);
+  std::vector<float> d_ref(blocks);
+  std::vector<int32_t> sum_ref(blocks);
+  QuantizeActBlocksReference(x.data(), blocks, q_ref.data(), d_ref.data(), sum_ref.data());
+  EXPECT_EQ(q_ref[3 * 32 + 1], -15);  // -14.5 rounds away from zero
+  EXPECT_EQ(q_ref[3 * 32 + 21], 6);   // 5.5
+  EXPECT_EQ(q_ref[4 * 32 + 1], -14);  // just above -14.5
+  ForEachIsa([&](Isa) {
+    for (int64_t rows : {int64_t{1}, int64_t{2}, int64_t{4}}) {
+      const int64_t cols = blocks * 32 / rows;
+      QuantizedActivations a;
+      QuantizeActivations(x.data(), rows, cols, &a);
+      for (int64_t i = 0; i < blocks * 32; ++i) ASSERT_EQ(a.q[i], q_ref[i]) << i;
+      for (int64_t b = 0; b < blocks; ++b) {
+        ASSERT_EQ(a.d[b], d_ref[b]) << b;
+        ASSERT_EQ(a.sum[b], sum_ref[b]) << b;
+      }
+    }
+  });
+}
+
 // Shapes: K multiple of 32, N not a multiple of the row tiles, T covering
 // decode, token tails and full token groups.
 struct Case {
   int64_t rows, cols, T;
 };
 const Case kCases[] = {{1, 32, 1},   {7, 96, 1},    {70, 640, 1},   {5, 64, 1},    {9, 224, 1},
-                       {6, 160, 1},  {11, 2048, 1}, {3, 1152, 1},   {33, 160, 3},  {9, 224, 2},   {6, 96, 5},   {13, 640, 8},   {5, 2048, 16},  {37, 256, 17},
-                       {64, 1152, 64}, {9, 224, 20},  {70, 1120, 30}};
+                       {6, 160, 1},  {11, 2048, 1}, {3, 1152, 1},   {1001, 640, 1}, {33, 160, 3},  {9, 224, 2},
+                       {6, 96, 5},   {13, 640, 8},  {5, 2048, 16},  {9, 6912, 16},  {37, 256, 17}, {64, 1152, 64},
+                       {9, 224, 20}, {70, 1120, 30}};
 
 TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
   ThreadPool pool(3);
@@ -147,21 +200,28 @@ TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
         }
       }
 
-      ForEachIsa([&](Isa) {
-        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-          std::vector<float> y(c.T * c.rows, NAN);
-          MatMul(x.data(), c.T, w, y.data(), p);
-          for (int64_t r = 0; r < c.rows; ++r) {
-            DecodeRow(w, r, row.data());
-            for (int64_t t = 0; t < c.T; ++t) {
-              double l1 = 0.0;
-              for (int64_t k = 0; k < c.cols; ++k) l1 += std::fabs(row[k] * x[t * c.cols + k]);
-              const size_t i = t * c.rows + r;
-              // Same integers, only the float order of block sums differs.
-              ASSERT_NEAR(y[i], y_scalar[i], 2e-6 * l1) << "t=" << t << " r=" << r;
+      ForEachIsa([&](Isa isa) {
+        // AVX2: with AVX-VNNI where the CPU has it, and the maddubs kernels.
+        for (bool vnni : {true, false}) {
+          if (!vnni && isa != Isa::kAvx2) continue;
+          kern::SetAvxVnniAllowed(vnni);
+          SCOPED_TRACE(vnni ? "vnni allowed" : "vnni off");
+          for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            std::vector<float> y(c.T * c.rows, NAN);
+            MatMul(x.data(), c.T, w, y.data(), p);
+            for (int64_t r = 0; r < c.rows; ++r) {
+              DecodeRow(w, r, row.data());
+              for (int64_t t = 0; t < c.T; ++t) {
+                double l1 = 0.0;
+                for (int64_t k = 0; k < c.cols; ++k) l1 += std::fabs(row[k] * x[t * c.cols + k]);
+                const size_t i = t * c.rows + r;
+                // Same integers, only the float order of block sums differs.
+                ASSERT_NEAR(y[i], y_scalar[i], 2e-6 * l1) << "t=" << t << " r=" << r;
+              }
             }
           }
         }
+        kern::SetAvxVnniAllowed(true);
       });
     }
   }

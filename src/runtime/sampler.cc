@@ -1,5 +1,7 @@
 #include "runtime/sampler.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -18,8 +20,35 @@ void ValidateSampling(const SamplingParams& p) {
 
 Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) { ValidateSampling(p); }
 
+// The first index of the largest logit, as std::max_element (NaNs never
+// win). max_element's compare-and-select chain waits on every load: ~0.6 ms
+// per token for a 262k vocabulary, a tenth of gemma-3-270m's q4_0 decode
+// step. Here: the maximum over independent SSE lanes, then a vector search
+// for its first index.
 int32_t ArgMax(const float* logits, int64_t vocab) {
-  return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
+  if (vocab <= 0) return 0;
+  __m128 m[4];
+  for (auto& v : m) v = _mm_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 16 <= vocab; i += 16) {
+    // max(x, m) keeps m where x is NaN.
+    for (int j = 0; j < 4; ++j) m[j] = _mm_max_ps(_mm_loadu_ps(logits + i + 4 * j), m[j]);
+  }
+  float lanes[4];
+  _mm_storeu_ps(lanes, _mm_max_ps(_mm_max_ps(m[0], m[1]), _mm_max_ps(m[2], m[3])));
+  float mx = std::max(std::max(lanes[0], lanes[1]), std::max(lanes[2], lanes[3]));
+  for (; i < vocab; ++i) mx = logits[i] > mx ? logits[i] : mx;
+  const __m128 target = _mm_set1_ps(mx);
+  i = 0;
+  for (; i + 16 <= vocab; i += 16) {
+    __m128 eq = _mm_setzero_ps();
+    for (int j = 0; j < 4; ++j) eq = _mm_or_ps(eq, _mm_cmpeq_ps(_mm_loadu_ps(logits + i + 4 * j), target));
+    if (_mm_movemask_ps(eq) != 0) break;
+  }
+  for (; i < vocab; ++i) {
+    if (logits[i] == mx) return static_cast<int32_t>(i);
+  }
+  return 0;  // only NaNs (max_element: the first element)
 }
 
 int32_t Sampler::Sample(const float* logits, int64_t vocab) {

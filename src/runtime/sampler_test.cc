@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
+#include <vector>
 
 #include "base/error.h"
 
@@ -21,6 +24,25 @@ std::map<int32_t, int> Histogram(const SamplingParams& p, const std::vector<floa
   std::map<int32_t, int> h;
   for (int i = 0; i < n; ++i) ++h[s.Sample(logits.data(), static_cast<int64_t>(logits.size()))];
   return h;
+}
+
+TEST(SamplerTest, ArgMaxIsTheFirstLargestAsMaxElement) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> small(-20, 20);  // many ties
+  for (int64_t n : {1, 3, 15, 16, 17, 33, 1000, 262144}) {
+    std::vector<float> l(static_cast<size_t>(n));
+    for (float& v : l) v = static_cast<float>(small(rng)) * 0.5f;
+    const auto expect = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+    EXPECT_EQ(ArgMax(l.data(), n), expect) << n;
+    l.back() = 100.f;  // the maximum in the tail
+    EXPECT_EQ(ArgMax(l.data(), n), n - 1) << n;
+    if (n > 1) {
+      l[1] = NAN;  // NaNs never win
+      EXPECT_EQ(ArgMax(l.data(), n), n - 1) << n;
+    }
+  }
+  const std::vector<float> inf = {-INFINITY, -INFINITY};
+  EXPECT_EQ(ArgMax(inf.data(), 2), 0);
 }
 
 TEST(SamplerTest, GreedyAndTopK1AreArgmax) {
