@@ -41,7 +41,8 @@ inline constexpr int64_t kSmallTokens = 16;
 struct MatMulKernels {
   // Decode, float weights (f32/bf16/f16): y[r] = dot(x, W[r]), r in [r0, r1).
   void (*matvec)(const float* x, const WeightView& w, int64_t r0, int64_t r1, float* y);
-  // Widens W[r0 .. r0+n)[k0 .. k0+kc) to f32 rows of `kc` floats in dst.
+  // Scalar path only (AVX2 / AVX-512 prefill runs on PanelGemmKernels):
+  // widens W[r0 .. r0+n)[k0 .. k0+kc) to f32 rows of `kc` floats in dst.
   void (*widen)(const WeightView& w, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst);
   // Prefill on a widened tile: for t < T, r < n:
   //   y[t*ldy + r] (+)= sum_{k<kc} x[t*ldx + k] * wt[r*kc + k]

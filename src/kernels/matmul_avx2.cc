@@ -161,50 +161,6 @@ void MatVec(const float* x, const WeightView& w, int64_t r0, int64_t r1, float* 
   }
 }
 
-template <class L>
-void WidenT(const WeightView& w, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
-  for (int64_t r = 0; r < n; ++r) {
-    const typename L::T* src = reinterpret_cast<const typename L::T*>(Row(w, r0 + r)) + k0;
-    float* out = dst + r * kc;
-    int64_t k = 0;
-    for (; k + 8 <= kc; k += 8) _mm256_storeu_ps(out + k, L::Load(src + k));
-    if (k < kc) _mm256_maskstore_ps(out + k, TailMask(kc - k), L::LoadTail(src + k, kc - k));
-  }
-}
-
-void Widen(const WeightView& w, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
-  switch (w.dtype) {
-    case DType::kBF16: return WidenT<BF16Weights>(w, r0, n, k0, kc, dst);
-    case DType::kF16: return WidenT<F16Weights>(w, r0, n, k0, kc, dst);
-    default: return WidenT<F32Weights>(w, r0, n, k0, kc, dst);
-  }
-}
-
-// 4 rows x 3 tokens: 12 accumulators + 4 weight vectors fill the 16 YMM
-// registers (x comes in as a memory operand of the FMA).
-constexpr int kGemmTokens = 3;
-using GemmTileFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*,
-                            int64_t, int, bool);
-
-void GemmTile(const float* x, int64_t ldx, int64_t T, const float* wt, int64_t n, int64_t kc,
-              float* y, int64_t ldy, bool accumulate) {
-  static constexpr GemmTileFn kByTokens[kGemmTokens + 1] = {
-      nullptr,
-      DotTile<F32Weights, 4, 1>,
-      DotTile<F32Weights, 4, 2>,
-      DotTile<F32Weights, 4, 3>,
-  };
-  for (int64_t t0 = 0; t0 < T; t0 += kGemmTokens) {
-    const int64_t tt = T - t0 < kGemmTokens ? T - t0 : kGemmTokens;
-    const GemmTileFn tile = kByTokens[tt];
-    // Rows inner: the TT x kc block of x stays in L1 across the row quads.
-    for (int64_t r = 0; r < n; r += 4) {
-      const int rows = static_cast<int>(n - r < 4 ? n - r : 4);
-      tile(wt + r * kc, kc, x + t0 * ldx, ldx, kc, y + t0 * ldy + r, ldy, rows, accumulate);
-    }
-  }
-}
-
 // ---- Quantized weights ------------------------------------------------------
 
 float BlockScale(const uint8_t* block) {
@@ -391,7 +347,7 @@ double FmaBurn(int64_t iters, float* sink) {
 
 }  // namespace
 
-const MatMulKernels kAvx2MatMul = {MatVec, Widen, GemmTile, QuantRows, nullptr, FmaBurn,
+const MatMulKernels kAvx2MatMul = {MatVec, nullptr, nullptr, QuantRows, nullptr, FmaBurn,
                                    QuantizeActs, nullptr};
 
 }  // namespace gemma::kern

@@ -179,55 +179,6 @@ void MatMulSmall(const float* x, int64_t T, const WeightView& w, int64_t r0, int
   }
 }
 
-template <class L>
-void WidenT(const WeightView& w, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
-  for (int64_t r = 0; r < n; ++r) {
-    const typename L::T* src = reinterpret_cast<const typename L::T*>(Row(w, r0 + r)) + k0;
-    float* out = dst + r * kc;
-    int64_t k = 0;
-    for (; k + 16 <= kc; k += 16) _mm512_storeu_ps(out + k, L::Load(src + k));
-    if (k < kc) {
-      const __mmask16 m = TailMask(kc - k);
-      _mm512_mask_storeu_ps(out + k, m, L::LoadTail(src + k, m));
-    }
-  }
-}
-
-void Widen(const WeightView& w, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
-  switch (w.dtype) {
-    case DType::kBF16: return WidenT<BF16Weights>(w, r0, n, k0, kc, dst);
-    case DType::kF16: return WidenT<F16Weights>(w, r0, n, k0, kc, dst);
-    default: return WidenT<F32Weights>(w, r0, n, k0, kc, dst);
-  }
-}
-
-// 4 rows x 6 tokens: 24 accumulators + 4 weight vectors fit the 32 ZMM
-// registers.
-constexpr int kGemmTokens = 6;
-using GemmTileFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*,
-                            int64_t, int, bool);
-void GemmTile(const float* x, int64_t ldx, int64_t T, const float* wt, int64_t n, int64_t kc,
-              float* y, int64_t ldy, bool accumulate) {
-  static constexpr GemmTileFn kByTokens[kGemmTokens + 1] = {
-      nullptr,
-      DotTile<F32Weights, 4, 1>,
-      DotTile<F32Weights, 4, 2>,
-      DotTile<F32Weights, 4, 3>,
-      DotTile<F32Weights, 4, 4>,
-      DotTile<F32Weights, 4, 5>,
-      DotTile<F32Weights, 4, 6>,
-  };
-  for (int64_t t0 = 0; t0 < T; t0 += kGemmTokens) {
-    const int64_t tt = T - t0 < kGemmTokens ? T - t0 : kGemmTokens;
-    const GemmTileFn tile = kByTokens[tt];
-    // Rows inner: the TT x kc block of x stays in L1 across the row quads.
-    for (int64_t r = 0; r < n; r += 4) {
-      const int rows = static_cast<int>(n - r < 4 ? n - r : 4);
-      tile(wt + r * kc, kc, x + t0 * ldx, ldx, kc, y + t0 * ldy + r, ldy, rows, accumulate);
-    }
-  }
-}
-
 // ---- Quantized weights ------------------------------------------------------
 
 // roundf (half away from zero) of values far below 2^23: truncate, then step
@@ -613,7 +564,7 @@ double FmaBurn(int64_t iters, float* sink) {
 
 }  // namespace
 
-const MatMulKernels kAvx512MatMul = {MatVec, Widen, GemmTile, QuantRows, MatMulSmall, FmaBurn,
+const MatMulKernels kAvx512MatMul = {MatVec, nullptr, nullptr, QuantRows, MatMulSmall, FmaBurn,
                                      QuantizeActs, PackActs};
 
 }  // namespace gemma::kern
