@@ -117,7 +117,18 @@ void AddBenchCommand(CLI::App& app) {
     const double bw = MeasureReadBandwidthGBs(pool);
     const double peak = MeasurePeakGflops(pool);
     const ComputeMode compute = EffectiveComputeMode(engine->weight_options().compute);
-    const double bf16_peak = compute == ComputeMode::kBF16 ? MeasurePeakBf16Gflops(pool) : 0.0;
+    // The arithmetic prefill runs on: int8 dot products for quantised
+    // layers, bf16 dot products with --compute bf16 on bf16 layers, else f32
+    // FMAs. Its measured peak is the yardstick of prefill.
+    const Stack& pre_stack = engine->is_encoder_decoder() ? engine->t5gemma2()->encoder() : engine->gemma3()->stack();
+    const DType pre_dtype = pre_stack.weights().layers.at(0).gate_proj.dtype;
+    double matrix_peak = peak;
+    std::string matrix_peak_kind = "f32 FMA";
+    if (pre_dtype == DType::kQ8_0 || pre_dtype == DType::kQ4_0) {
+      if (const double p8 = MeasurePeakInt8Gops(pool); p8 > 0) matrix_peak = p8, matrix_peak_kind = "int8 dot";
+    } else if (compute == ComputeMode::kBF16 && pre_dtype == DType::kBF16) {
+      if (const double pb = MeasurePeakBf16Gflops(pool); pb > 0) matrix_peak = pb, matrix_peak_kind = "bf16 dot";
+    }
 
     const auto t0 = std::chrono::steady_clock::now();
     const float* logits = session.Start(p);
@@ -142,7 +153,7 @@ void AddBenchCommand(CLI::App& app) {
     const double decode_tps = *gen_tokens / Seconds(t1, t2);
 
     const Stack& dec = engine->is_encoder_decoder() ? engine->t5gemma2()->decoder() : engine->gemma3()->stack();
-    const Stack& pre = engine->is_encoder_decoder() ? engine->t5gemma2()->encoder() : engine->gemma3()->stack();
+    const Stack& pre = pre_stack;
     const Mat& head = engine->embedding().table();
     const double decode_bytes = StackMatrixBytes(dec) + static_cast<double>(head.rows) * head.row_bytes();
     double prefill_flops = 2.0 * StackMatrixMacs(pre);
@@ -157,10 +168,8 @@ void AddBenchCommand(CLI::App& app) {
       image_s = Seconds(i0, std::chrono::steady_clock::now());
     }
     const double roofline = decode_tps * decode_bytes / (bw * 1e9);
-    // Against the limit of the arithmetic in use: bf16 dot products with
-    // --compute bf16, f32 FMAs otherwise.
     const double prefill_fma_frac = prefill_tps * prefill_flops / (peak * 1e9);
-    const double prefill_frac = bf16_peak > 0 ? prefill_tps * prefill_flops / (bf16_peak * 1e9) : prefill_fma_frac;
+    const double prefill_frac = prefill_tps * prefill_flops / (matrix_peak * 1e9);
     const std::string layers_dtype = DTypeSummary(StackMats(dec));
     const std::string embed_dtype = DTypeName(head.dtype);
     const bool copied = engine->weight_options().copy;
@@ -178,7 +187,8 @@ void AddBenchCommand(CLI::App& app) {
           {"decode_tokens_per_s", decode_tps},
           {"read_bandwidth_gb_s", bw},
           {"peak_gflops", peak},
-          {"bf16_peak_gflops", bf16_peak},
+          {"matrix_peak_gflops", matrix_peak},
+          {"matrix_peak_kind", matrix_peak_kind},
           {"decode_bytes_per_token", decode_bytes},
           {"decode_roofline_fraction", roofline},
           {"prefill_flops_per_token", prefill_flops},
@@ -201,14 +211,14 @@ void AddBenchCommand(CLI::App& app) {
     } else {
       std::printf("model %s, %d threads, kernels %s\n", model->c_str(), pool.num_threads(), ActiveIsaName());
       std::printf("machine: read bandwidth %.1f GB/s, f32 FMA peak %.1f GFLOP/s", bw, peak);
-      if (bf16_peak > 0) std::printf(", bf16 dot peak %.1f GFLOP/s", bf16_peak);
+      if (matrix_peak_kind != "f32 FMA") std::printf(", %s peak %.1f GOP/s", matrix_peak_kind.c_str(), matrix_peak);
       std::printf("\ncompute: %s activations in prefill products\n", ComputeModeName(compute));
       std::printf("weights: layers %s, embedding %s, %s (loaded in %.2f s)\n", layers_dtype.c_str(),
                   embed_dtype.c_str(), copied ? "in huge pages" : "read through the mmap", load_s);
       std::printf("%s: %d tokens, %.1f tok/s (%.1f%% of the f32 FMA peak",
                   engine->is_encoder_decoder() ? "encoder prefill" : "prefill", *prompt_tokens, prefill_tps,
                   100 * prefill_fma_frac);
-      if (bf16_peak > 0) std::printf(", %.1f%% of the bf16 dot peak", 100 * prefill_frac);
+      if (matrix_peak_kind != "f32 FMA") std::printf(", %.1f%% of the %s peak", 100 * prefill_frac, matrix_peak_kind.c_str());
       std::printf(")\n");
       std::printf("decode: %d tokens from position %lld, %.2f tok/s, %.1f MB/token (%.1f%% of read bandwidth)\n",
                   *gen_tokens, static_cast<long long>(session.pos()) - *gen_tokens, decode_tps, decode_bytes / 1e6,

@@ -142,6 +142,8 @@ struct Int8GemmKernels {
   //                    (sum_k u[r][k] * q[t][k] - offset * sum[t][b0+b]).
   void (*gemm)(const QuantActs& x, int64_t T, int64_t b0, const uint32_t* panel, const float* scales, int nb,
                int n, int offset, float* y, int64_t ldy, bool accumulate);
+  // As MatMulKernels::fma_burn with VPDPBUSD (2 ops per int8 product).
+  double (*dot_burn)(int64_t iters, float* sink);
 };
 
 extern const MatMulKernels kScalarMatMul;

@@ -95,6 +95,11 @@ double MeasureBurn(ThreadPool& pool, double (*burn)(int64_t, float*)) {
 
 double MeasurePeakGflops(ThreadPool& pool) { return MeasureBurn(pool, kern::ActiveMatMulKernels().fma_burn); }
 
+double MeasurePeakInt8Gops(ThreadPool& pool) {
+  const kern::Int8GemmKernels* g = kern::ActiveInt8Gemm();
+  return g ? MeasureBurn(pool, g->dot_burn) : 0.0;
+}
+
 double MeasurePeakBf16Gflops(ThreadPool& pool) {
   const kern::Bf16GemmKernels* g = kern::ActiveBf16Gemm();
   return g ? MeasureBurn(pool, g->dot_burn) : 0.0;

@@ -22,6 +22,10 @@ double MeasurePeakGflops(ThreadPool& pool);
 // has no AVX512-BF16.
 double MeasurePeakBf16Gflops(ThreadPool& pool);
 
+// Peak int8 dot-product throughput (VPDPBUSD: 2 ops per int8 product) in
+// GOP/s, the limit of q8_0 / q4_0 prefill; 0 where the active path has none.
+double MeasurePeakInt8Gops(ThreadPool& pool);
+
 // Sums `bytes` bytes of `data` (8-byte aligned, bytes % 8 == 0) with `pool`;
 // the bandwidth microbenchmark's kernel, exposed for bench/.
 uint64_t SumBytesParallel(const void* data, size_t bytes, ThreadPool& pool);
