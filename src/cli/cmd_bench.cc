@@ -130,6 +130,9 @@ void AddBenchCommand(CLI::App& app) {
       if (const double pb = MeasurePeakBf16Gflops(pool); pb > 0) matrix_peak = pb, matrix_peak_kind = "bf16 dot";
     }
 
+    // Warm-up (untimed): the first forward sizes the workspaces and touches
+    // fresh pages, which a long-running process pays once.
+    session.Start(p);
     const auto t0 = std::chrono::steady_clock::now();
     const float* logits = session.Start(p);
     const auto t_prefill = std::chrono::steady_clock::now();

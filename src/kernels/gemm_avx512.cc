@@ -29,9 +29,10 @@ struct F16Src {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(row) + k));
   }
 };
-template <class L>
+template <class L, size_t kElemBytes>
 void PackT(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {
   const uint8_t* base = w.data + static_cast<size_t>(r0) * w.row_bytes;
+  PrefetchNextRange(base, w.row_bytes, n, (k0 + kc) * kElemBytes, kc * kElemBytes);
   for (int64_t k = 0; k < kc; k += 16) {
     const int kn = kc - k < 16 ? static_cast<int>(kc - k) : 16;
     const __mmask16 m = static_cast<__mmask16>((1u << kn) - 1u);
@@ -52,6 +53,7 @@ void PackT(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float
 // shuffles per weight of PackT), then splits each pair into two f32 columns.
 void PackBf16Pairs(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {
   const int64_t ldw = static_cast<int64_t>(w.row_bytes / 4);  // in pairs
+  PrefetchNextRange(w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, n, (k0 + kc) * 2, kc * 2);
   const auto* base = reinterpret_cast<const uint32_t*>(w.data + static_cast<size_t>(r0) * w.row_bytes) + k0 / 2;
   const __m512i hi = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
   const int64_t kp = kc / 2;
@@ -79,9 +81,9 @@ void PackF32(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, flo
   switch (w.dtype) {
     case DType::kBF16:
       if (k0 % 2 == 0 && kc % 2 == 0) return PackBf16Pairs(w, r0, n, k0, kc, panel);
-      return PackT<BF16Src>(w, r0, n, k0, kc, panel);
-    case DType::kF16: return PackT<F16Src>(w, r0, n, k0, kc, panel);
-    default: return PackT<F32Src>(w, r0, n, k0, kc, panel);
+      return PackT<BF16Src, 2>(w, r0, n, k0, kc, panel);
+    case DType::kF16: return PackT<F16Src, 2>(w, r0, n, k0, kc, panel);
+    default: return PackT<F32Src, 4>(w, r0, n, k0, kc, panel);
   }
 }
 

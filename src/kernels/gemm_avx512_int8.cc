@@ -47,6 +47,7 @@ struct Q4Block {
 template <class B>
 void PackT(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, uint32_t* panel, float* scales) {
   const uint8_t* base = w.data + static_cast<size_t>(r0) * w.row_bytes;
+  PrefetchNextRange(base, w.row_bytes, n, (b0 + nb) * B::kBytes, nb * B::kBytes);
   for (int64_t b = 0; b < nb; b += 2) {  // two blocks = 16 groups per transpose
     const bool two = b + 1 < nb;
     for (int half = 0; half < kPanelVecs; ++half) {

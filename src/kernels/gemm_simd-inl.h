@@ -49,6 +49,17 @@ __attribute__((always_inline)) inline void Transpose16x16(__m512 (&v)[16]) {
 
 inline constexpr int kPanelVecs = kPanelRows / 16;
 
+// Pack reads weight rows that are `row_bytes` apart, too many streams for
+// the hardware prefetcher: it asks for the bytes [from, from + bytes) of
+// each of the n rows at `base` (the next k range of the same rows) into L2
+// while the current panel's GEMM runs. Prefetches past the matrix never fault.
+inline void PrefetchNextRange(const uint8_t* base, size_t row_bytes, int n, size_t from, size_t bytes) {
+  for (int r = 0; r < n; ++r) {
+    const uint8_t* p = base + r * row_bytes + from;
+    for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
+  }
+}
+
 // y[t*ldy + r] (+)= acc[t][r / 16] lane r % 16 for t < TT, r < n.
 template <int TT>
 inline void StoreTile(const __m512 (&acc)[TT][kPanelVecs], float* y, int64_t ldy, int n, bool accumulate) {
