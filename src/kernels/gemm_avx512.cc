@@ -119,11 +119,9 @@ struct TileAt {
 
 void GemmF32(const float* x, int64_t ldx, int64_t T, const float* panel, int n, int64_t kc, float* y,
              int64_t ldy, bool accumulate) {
-  static constexpr auto kByTokens = TileTable<TileFn, TileAt>(std::make_integer_sequence<int, kPanelTokens>());
-  for (int64_t t0 = 0; t0 < T; t0 += kPanelTokens) {
-    const int64_t tt = T - t0 < kPanelTokens ? T - t0 : kPanelTokens;
-    kByTokens[tt](x + t0 * ldx, ldx, panel, kc, y + t0 * ldy, ldy, n, accumulate);
-  }
+  ForTokenBlocks<kPanelTokens, TileAt>(T, [&](TileFn tile, int64_t t0) {
+    tile(x + t0 * ldx, ldx, panel, kc, y + t0 * ldy, ldy, n, accumulate);
+  });
 }
 
 }  // namespace

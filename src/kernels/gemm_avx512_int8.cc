@@ -150,11 +150,9 @@ struct TileAt {
 
 void Gemm(const QuantActs& x, int64_t T, int64_t b0, const uint32_t* panel, const float* scales, int nb, int n,
           int offset, float* y, int64_t ldy, bool accumulate) {
-  static constexpr auto kByTokens = TileTable<TileFn, TileAt>(std::make_integer_sequence<int, kInt8PanelTokens>());
-  for (int64_t t0 = 0; t0 < T; t0 += kInt8PanelTokens) {
-    const int64_t tt = T - t0 < kInt8PanelTokens ? T - t0 : kInt8PanelTokens;
-    kByTokens[tt](x, t0, b0, panel, scales, nb, n, offset, y + t0 * ldy, ldy, accumulate);
-  }
+  ForTokenBlocks<kInt8PanelTokens, TileAt>(T, [&](TileFn tile, int64_t t0) {
+    tile(x, t0, b0, panel, scales, nb, n, offset, y + t0 * ldy, ldy, accumulate);
+  });
 }
 
 // Independent VPDPBUSD chains: 64 int8 products per instruction = 128 ops.

@@ -65,11 +65,9 @@ struct TileAt {
 
 void GemmBf16(const uint32_t* x, int64_t ldx, int64_t T, const uint32_t* panel, int n, int64_t kp, float* y,
               int64_t ldy, bool accumulate) {
-  static constexpr auto kByTokens = TileTable<TileFn, TileAt>(std::make_integer_sequence<int, kPanelTokens>());
-  for (int64_t t0 = 0; t0 < T; t0 += kPanelTokens) {
-    const int64_t tt = T - t0 < kPanelTokens ? T - t0 : kPanelTokens;
-    kByTokens[tt](x + t0 * ldx, ldx, panel, kp, y + t0 * ldy, ldy, n, accumulate);
-  }
+  ForTokenBlocks<kPanelTokens, TileAt>(T, [&](TileFn tile, int64_t t0) {
+    tile(x + t0 * ldx, ldx, panel, kp, y + t0 * ldy, ldy, n, accumulate);
+  });
 }
 
 // Round to nearest even, as the reference's bf16 casts do.

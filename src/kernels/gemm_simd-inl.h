@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/isa_kernels.h"
@@ -79,10 +80,19 @@ inline void StoreTile(const __m512 (&acc)[TT][kPanelVecs], float* y, int64_t ldy
   }
 }
 
-// kByTokens[tt] = Tile<tt> for 1 <= tt <= kPanelTokens (index 0 unused).
+// kByTokens[tt] = TileOf<tt>::fn for 1 <= tt <= kTokens (index 0 unused).
 template <class Fn, template <int> class TileOf, int... I>
 constexpr auto TileTable(std::integer_sequence<int, I...>) {
   return std::array<Fn, sizeof...(I) + 1>{nullptr, TileOf<I + 1>::fn...};
+}
+
+// The token loop of the panel kernels: call(TileOf<tt>::fn, t0) for each
+// block of tt <= kTokens tokens starting at t0 (a full block but the last).
+template <int kTokens, template <int> class TileOf, class Call>
+inline void ForTokenBlocks(int64_t T, Call&& call) {
+  using Fn = decltype(TileOf<1>::fn);
+  static constexpr auto kByTokens = TileTable<std::remove_const_t<Fn>, TileOf>(std::make_integer_sequence<int, kTokens>());
+  for (int64_t t0 = 0; t0 < T; t0 += kTokens) call(kByTokens[T - t0 < kTokens ? T - t0 : kTokens], t0);
 }
 
 }  // namespace

@@ -85,25 +85,36 @@ constexpr int64_t kPanelK = 128;
 // The same bytes in bf16 pairs.
 constexpr int64_t kPanelKBf16 = 256;
 
-// Prefill on packed panels: each task packs 64 weight rows x kPanelK
-// columns once and runs every token over them.
+// Blocks of 32 per int8 panel: 64 rows x 256 bytes = 16 KiB.
+constexpr int64_t kPanelBlocks = 8;
+
+// The prefill loop of every panel kernel: tasks of whole panels over the
+// pool; per panel of kPanelRows rows, fn(r0, n, k0, kc, scratch) for each
+// range of `kstep` columns (the kernel packs it once and runs every token
+// over it). scratch: `scratch_floats` floats per thread, 64-byte aligned.
+template <class Fn>
+void ForEachPanel(ThreadPool* pool, bool parallel, int64_t N, int64_t K, int64_t kstep, size_t scratch_floats,
+                  Fn&& fn) {
+  const int64_t panels = (N + kern::kPanelRows - 1) / kern::kPanelRows;
+  ForRows(pool, parallel, panels, 1, [&](int64_t p0, int64_t p1, int) {
+    float* scratch = ThreadScratch(scratch_floats);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t r0 = p * kern::kPanelRows;
+      const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - r0));
+      for (int64_t k0 = 0; k0 < K; k0 += kstep) fn(r0, n, k0, std::min(kstep, K - k0), scratch);
+    }
+  });
+}
+
 void MatMulPanels(const kern::PanelGemmKernels& g, const float* x, int64_t T, const Mat& w, float* y,
                   ThreadPool* pool) {
   const kern::WeightView view = ViewOf(w);
   const int64_t K = w.cols, N = w.rows;
-  const int64_t panels = (N + kern::kPanelRows - 1) / kern::kPanelRows;
-  ForRows(pool, UsePool(pool, w, T), panels, 1, [&](int64_t p0, int64_t p1, int) {
-    float* panel = ThreadScratch(kern::kPanelRows * kPanelK);
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t r0 = p * kern::kPanelRows;
-      const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - r0));
-      for (int64_t k0 = 0; k0 < K; k0 += kPanelK) {
-        const int64_t kc = std::min(kPanelK, K - k0);
-        g.pack(view, r0, n, k0, kc, panel);
-        g.gemm(x + k0, K, T, panel, n, kc, y + r0, N, k0 > 0);
-      }
-    }
-  });
+  ForEachPanel(pool, UsePool(pool, w, T), N, K, kPanelK, kern::kPanelRows * kPanelK,
+               [&](int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {
+                 g.pack(view, r0, n, k0, kc, panel);
+                 g.gemm(x + k0, K, T, panel, n, kc, y + r0, N, k0 > 0);
+               });
 }
 
 // --compute bf16: the activations rounded to bf16 once, then bf16 panels.
@@ -117,48 +128,31 @@ void MatMulBf16Panels(const kern::Bf16GemmKernels& g, const float* x, int64_t T,
   uint16_t* xb = xh.data();
   ForRows(pool, parallel, T, 1, [&](int64_t t0, int64_t t1, int) { g.to_bf16(x + t0 * K, (t1 - t0) * K, xb + t0 * K); });
   const auto* xp = reinterpret_cast<const uint32_t*>(xb);
-  const int64_t panels = (N + kern::kPanelRows - 1) / kern::kPanelRows;
-  ForRows(pool, parallel, panels, 1, [&](int64_t p0, int64_t p1, int) {
-    auto* panel = reinterpret_cast<uint32_t*>(ThreadScratch(kern::kPanelRows * kPanelKBf16 / 2));
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t r0 = p * kern::kPanelRows;
-      const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - r0));
-      for (int64_t k0 = 0; k0 < K; k0 += kPanelKBf16) {
-        const int64_t kc = std::min(kPanelKBf16, K - k0);
-        g.pack(view, r0, n, k0, kc, panel);
-        g.gemm(xp + k0 / 2, K / 2, T, panel, n, kc / 2, y + r0, N, k0 > 0);
-      }
-    }
-  });
+  ForEachPanel(pool, parallel, N, K, kPanelKBf16, kern::kPanelRows * kPanelKBf16 / 2,
+               [&](int64_t r0, int n, int64_t k0, int64_t kc, float* scratch) {
+                 auto* panel = reinterpret_cast<uint32_t*>(scratch);
+                 g.pack(view, r0, n, k0, kc, panel);
+                 g.gemm(xp + k0 / 2, K / 2, T, panel, n, kc / 2, y + r0, N, k0 > 0);
+               });
 }
 
-// Blocks of 32 per int8 panel: 64 rows x 256 bytes = 16 KiB.
-constexpr int64_t kPanelBlocks = 8;
-
 // q8_0 / q4_0 prefill: the activations quantised once (as decode does),
-// then int8 panels of the weights.
+// then int8 panels of the weights (columns counted in blocks of 32).
 void MatMulInt8Panels(const kern::Int8GemmKernels& g, const float* x, int64_t T, const Mat& w, float* y,
                       ThreadPool* pool) {
   thread_local QuantizedActivations acts;
   QuantizeActivations(x, T, w.cols, &acts);
   const kern::QuantActs xa{acts.q.data(), acts.d.data(), acts.sum.data(), w.cols};
   const kern::WeightView view = ViewOf(w);
-  const int64_t N = w.rows, blocks = w.cols / kQuantBlockSize;
-  const int64_t panels = (N + kern::kPanelRows - 1) / kern::kPanelRows;
-  ForRows(pool, UsePool(pool, w, T), panels, 1, [&](int64_t p0, int64_t p1, int) {
-    // One scratch: the packed bytes, then the block scales.
-    auto* panel = reinterpret_cast<uint32_t*>(ThreadScratch(kern::kPanelRows * kPanelBlocks * 9));
-    float* scales = reinterpret_cast<float*>(panel + kern::kPanelRows * kPanelBlocks * 8);
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t r0 = p * kern::kPanelRows;
-      const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - r0));
-      for (int64_t b0 = 0; b0 < blocks; b0 += kPanelBlocks) {
-        const int nb = static_cast<int>(std::min(kPanelBlocks, blocks - b0));
-        const int offset = g.pack(view, r0, n, b0, nb, panel, scales);
-        g.gemm(xa, T, b0, panel, scales, nb, n, offset, y + r0, N, b0 > 0);
-      }
-    }
-  });
+  const int64_t N = w.rows;
+  // One scratch: the packed bytes, then the block scales.
+  ForEachPanel(pool, UsePool(pool, w, T), N, w.cols / kQuantBlockSize, kPanelBlocks,
+               kern::kPanelRows * kPanelBlocks * 9, [&](int64_t r0, int n, int64_t b0, int64_t nb, float* scratch) {
+                 auto* panel = reinterpret_cast<uint32_t*>(scratch);
+                 float* scales = scratch + kern::kPanelRows * kPanelBlocks * 8;
+                 const int offset = g.pack(view, r0, n, b0, nb, panel, scales);
+                 g.gemm(xa, T, b0, panel, scales, static_cast<int>(nb), n, offset, y + r0, N, b0 > 0);
+               });
 }
 
 void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool) {
