@@ -98,8 +98,9 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
   const int64_t R = (task.q1 - task.q0) * group;
 
   // Per-thread scratch, grown once.
-  thread_local std::vector<float> qs, scores, state;
+  thread_local std::vector<float> qs, scores, state, rescale;
   if (static_cast<int64_t>(qs.size()) < R * hd) qs.resize(static_cast<size_t>(R * hd));
+  if (static_cast<int64_t>(rescale.size()) < R) rescale.resize(static_cast<size_t>(R));
   if (static_cast<int64_t>(scores.size()) < R * kKeyBlock) scores.resize(static_cast<size_t>(R * kKeyBlock));
   float* st = partials ? partials + task.partial : nullptr;
   if (!st) {
@@ -153,28 +154,11 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
           }
         }
       }
-      // Online softmax: rescale a row when its max grows, then turn scores
-      // into weights relative to the running max.
-      for (int64_t r = 0; r < R; ++r) {
-        float* sr = s + r * kKeyBlock;
-        float bm = kNegInf;
-        for (int64_t j = 0; j < nk; ++j) bm = std::max(bm, sr[j]);
-        if (bm == kNegInf) {  // nothing visible in this row
-          std::fill(sr, sr + nk, 0.0f);
-          continue;
-        }
-        if (bm > rs.m[r]) {
-          if (rs.l[r] > 0.0f) {
-            const float c = std::exp(rs.m[r] - bm);
-            rs.l[r] *= c;
-            Scale(rs.acc + r * hd, c, hd);
-          }
-          rs.m[r] = bm;
-        }
-        float sum = 0.0f;
-        for (int64_t j = 0; j < nk; ++j) sum += (sr[j] = std::exp(sr[j] - rs.m[r]));
-        rs.l[r] += sum;
-      }
+      // Online softmax: weights relative to the running max; a row whose max
+      // grew has its output so far rescaled by c.
+      AttnSoftmax(s, kKeyBlock, R, nk, rs.m, rs.l, rescale.data());
+      for (int64_t r = 0; r < R; ++r)
+        if (rescale[r] != 1.0f) Scale(rs.acc + r * hd, rescale[r], hd);
       const uint16_t* v16 = static_cast<const uint16_t*>(seg.v) + row0;
       switch (seg.dtype) {
         case KvDType::kF32:
