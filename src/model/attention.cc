@@ -73,6 +73,20 @@ BlockView Classify(const AttnMask& mask, DistanceRange d, const KVSegment& seg, 
   return BlockView::kMixed;
 }
 
+// Prefetches the K and V rows [row0, row0 + keys * stride) (hd values each).
+void PrefetchBlock(const KVSegment& seg, int64_t row0, int64_t keys, int64_t stride, int hd) {
+  const int64_t esize = KvDTypeSize(seg.dtype);
+  const int64_t bytes = hd * esize;
+  const char* k = static_cast<const char*>(seg.k) + row0 * esize;
+  const char* v = static_cast<const char*>(seg.v) + row0 * esize;
+  for (int64_t j = 0; j < keys; ++j) {
+    for (int64_t o = 0; o < bytes; o += 64) {
+      __builtin_prefetch(k + j * stride * esize + o);
+      __builtin_prefetch(v + j * stride * esize + o);
+    }
+  }
+}
+
 // Queries [q0, q1) of one job against KV head kvh, over key blocks [b0, b1)
 // of the job's segments taken in order. Rows are (query, head of the group).
 struct Task {
@@ -138,6 +152,10 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
       if (view == BlockView::kNone) continue;
       float* s = scores.data();
       const int64_t row0 = k0 * kv_stride + kv_off;
+      // Long caches stream from memory: ask for the next block's K/V rows
+      // now, so the loads overlap this block's arithmetic.
+      if (b + 1 < hi) PrefetchBlock(seg, (k0 + kKeyBlock) * kv_stride + kv_off, std::min(kKeyBlock, seg.n - k1),
+                                    kv_stride, hd);
       const uint16_t* k16 = static_cast<const uint16_t*>(seg.k) + row0;
       switch (seg.dtype) {
         case KvDType::kF32:
