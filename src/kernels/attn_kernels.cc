@@ -1,6 +1,12 @@
 #include "kernels/attn_kernels.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
 #include "base/dtype.h"
+#include "kernels/attn_exp.h"
 #include "kernels/cpu_features.h"
 
 namespace gemma {
@@ -78,12 +84,62 @@ void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_
   Accumulate<F16>(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
 }
 
+// The SIMD paths do these very operations lane by lane (fma, round to
+// nearest even, 2^n from the exponent bits), so they return the same bits.
+float AttnExp(float x) {
+  using namespace attn_exp;
+  const float xc = std::min(std::max(x, kMin), kMax);
+  const float n = std::nearbyint(xc * kLog2e);
+  float r = std::fma(n, -kLn2Hi, xc);
+  r = std::fma(n, -kLn2Lo, r);
+  float p = kP0;
+  p = std::fma(p, r, kP1);
+  p = std::fma(p, r, kP2);
+  p = std::fma(p, r, kP3);
+  p = std::fma(p, r, kP4);
+  p = std::fma(p, r, kP5);
+  const float y = std::fma(p, r * r, r + 1.0f);
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return x >= kMin ? y * scale : 0.0f;
+}
+
+void AttnExp(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = AttnExp(x[i]);
+}
+
+void AttnSoftmax(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* m, float* l, float* c) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  for (int64_t r = 0; r < rows; ++r) {
+    float* sr = s + r * ld_s;
+    float bm = kNegInf;
+    for (int64_t j = 0; j < keys; ++j) bm = std::max(bm, sr[j]);
+    c[r] = 1.0f;
+    if (bm == kNegInf) {  // nothing visible in this row
+      std::fill(sr, sr + keys, 0.0f);
+      continue;
+    }
+    if (bm > m[r]) {
+      if (l[r] > 0.0f) {
+        c[r] = AttnExp(m[r] - bm);
+        l[r] *= c[r];
+      }
+      m[r] = bm;
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < keys; ++j) sum += (sr[j] = AttnExp(sr[j] - m[r]));
+    l[r] += sum;
+  }
+}
+
 }  // namespace ref
 
 namespace {
 
 const kern::AttnKernels kScalarAttn = {ref::AttnScores,     ref::AttnAccumulate,     ref::AttnScoresBF16,
-                                       ref::AttnAccumulateBF16, ref::AttnScoresF16, ref::AttnAccumulateF16};
+                                       ref::AttnAccumulateBF16, ref::AttnScoresF16, ref::AttnAccumulateF16,
+                                       ref::AttnExp,        ref::AttnSoftmax};
 
 const kern::AttnKernels& Active() {
   switch (ActiveIsa()) {
@@ -124,6 +180,12 @@ void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k
 void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
                         int64_t n, float* acc, int64_t ld_acc) {
   Active().accumulate_f16(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
+}
+
+void AttnExp(const float* x, float* y, int64_t n) { Active().exp(x, y, n); }
+
+void AttnSoftmax(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* m, float* l, float* c) {
+  Active().softmax(s, ld_s, rows, keys, m, l, c);
 }
 
 }  // namespace gemma

@@ -28,6 +28,19 @@ void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k
 void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
                        int64_t n, float* acc, int64_t ld_acc);
 
+// y[i] = exp(x[i]) for n values (y may alias x): Cephes' expf polynomial,
+// ~2e-7 relative; 0 below -87.33 (and for -inf, so masked keys get weight 0
+// exactly); meant for x <= 0. Every ISA path returns the reference's bits.
+void AttnExp(const float* x, float* y, int64_t n);
+
+// One block of the online softmax over rows of scores s[r*ld_s + j], j < keys,
+// with running max m[r] and sum l[r] (start: -inf, 0):
+//   bm = max_j s;  if bm == -inf: s row = 0, c[r] = 1 (nothing visible);
+//   else if bm > m: c[r] = l > 0 ? exp(m - bm) : 1, l *= c[r], m = bm;  else c[r] = 1;
+//   s = exp(s - m), l += sum_j s.
+// The caller rescales its output row by c[r] where c[r] != 1.
+void AttnSoftmax(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* m, float* l, float* c);
+
 namespace ref {
 void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int64_t ld_k, int64_t keys, int64_t n,
                 float* s, int64_t ld_s);
@@ -41,6 +54,9 @@ void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k
                    int64_t n, float* s, int64_t ld_s);
 void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
                        int64_t n, float* acc, int64_t ld_acc);
+float AttnExp(float x);
+void AttnExp(const float* x, float* y, int64_t n);
+void AttnSoftmax(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* m, float* l, float* c);
 }  // namespace ref
 
 namespace kern {
@@ -58,6 +74,8 @@ struct AttnKernels {
                      int64_t n, float* s, int64_t ld_s);
   void (*accumulate_f16)(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v,
                          int64_t keys, int64_t n, float* acc, int64_t ld_acc);
+  void (*exp)(const float* x, float* y, int64_t n);
+  void (*softmax)(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* m, float* l, float* c);
 };
 extern const AttnKernels kAvx2Attn;
 extern const AttnKernels kAvx512Attn;

@@ -9,6 +9,8 @@ namespace {
 struct Avx2AttnVec {
   using F = __m256;
   static constexpr int kLanes = 8;
+  static constexpr int kTileRows = 2;  // 2 x 4 score accumulators of 16 registers
+  static constexpr int kRegs = 16;
   static F Load(const float* p) { return _mm256_loadu_ps(p); }
   // 8 bf16 -> f32: zero-extend to 32 bits, move into the high half.
   static F LoadBF16(const uint16_t* p) {
@@ -20,7 +22,30 @@ struct Avx2AttnVec {
   static F Set1(float v) { return _mm256_set1_ps(v); }
   static F Zero() { return _mm256_setzero_ps(); }
   static F Add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F Sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F Mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F Max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F Min(F a, F b) { return _mm256_min_ps(a, b); }
   static F Fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F Round(F x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // 2^n for integral n in [-126, 127]: the exponent field alone.
+  static F Pow2(F n) {
+    const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+  }
+  // y where x >= lo, else 0 (also for NaN x).
+  static F ZeroBelow(F x, F lo, F y) { return _mm256_and_ps(_mm256_cmp_ps(x, lo, _CMP_GE_OQ), y); }
+  static float ReduceMax(F v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  // The four sums of a, b, c, d into out[0..3]: one hadd tree.
+  static void ReduceAdd4(F a, F b, F c, F d, float* out) {
+    const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+  }
   static float ReduceAdd(F v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -9,6 +9,8 @@ namespace {
 struct Avx512AttnVec {
   using F = __m512;
   static constexpr int kLanes = 16;
+  static constexpr int kTileRows = 4;  // 4 x 4 score accumulators of 32 registers
+  static constexpr int kRegs = 32;
   static F Load(const float* p) { return _mm512_loadu_ps(p); }
   // 16 bf16 -> f32: zero-extend to 32 bits, move into the high half.
   static F LoadBF16(const uint16_t* p) {
@@ -20,7 +22,28 @@ struct Avx512AttnVec {
   static F Set1(float v) { return _mm512_set1_ps(v); }
   static F Zero() { return _mm512_setzero_ps(); }
   static F Add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F Sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static F Mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F Max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F Min(F a, F b) { return _mm512_min_ps(a, b); }
   static F Fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F Round(F x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // 2^n for integral n in [-126, 127]: the exponent field alone.
+  static F Pow2(F n) {
+    const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+  }
+  // y where x >= lo, else 0 (also for NaN x).
+  static F ZeroBelow(F x, F lo, F y) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ), y); }
+  static float ReduceMax(F v) { return _mm512_reduce_max_ps(v); }
+  // The four sums of a, b, c, d into out[0..3]: halves folded, then one hadd tree.
+  static void ReduceAdd4(F a, F b, F c, F d, float* out) {
+    auto fold = [](F v) {
+      return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    };
+    const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(fold(a), fold(b)), _mm256_hadd_ps(fold(c), fold(d)));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+  }
   static float ReduceAdd(F v) {
     const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));

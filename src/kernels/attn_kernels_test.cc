@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -15,9 +16,9 @@ namespace {
 using test::ForEachIsa;
 using test::RandomVector;
 
-// Shapes around the tile edges (2 rows x 4 keys, 4 vectors of lanes) and a
+// Shapes around the tile edges (4 or 2 rows x 4 keys, 4 vectors of lanes) and a
 // real head size.
-const int64_t kRows[] = {1, 2, 3, 8};
+const int64_t kRows[] = {1, 2, 3, 5, 8};
 const int64_t kKeys[] = {1, 4, 5, 32};
 const int64_t kDims[] = {4, 7, 16, 72, 256};
 
@@ -130,6 +131,64 @@ TEST(AttnKernels, Accumulate16BitMatchesReferenceAndSkipsMaskedKeys) {
           }
     });
   }
+}
+
+// The reference exp against exp in double over the softmax range, and every
+// ISA path bit-identical to the reference (tails included).
+TEST(AttnKernels, ExpIsAccurateAndPathsMatchReference) {
+  std::vector<float> x;
+  for (float v = -90.0f; v <= 1.0f; v += 0.00731f) x.push_back(v);
+  for (float v : {0.0f, -0.0f, -1e-30f, -87.33f, -87.34f, -100.0f, -std::numeric_limits<float>::infinity()})
+    x.push_back(v);
+  double worst = 0.0;
+  for (float v : x) {
+    const float y = ref::AttnExp(v);
+    if (v < -87.3365f) {
+      ASSERT_EQ(y, 0.0f) << v;  // underflow and masked keys (-inf): weight 0 exactly
+      continue;
+    }
+    const double e = std::exp(static_cast<double>(v));
+    worst = std::max(worst, std::abs(y - e) / e);
+  }
+  EXPECT_LT(worst, 3e-7);
+  EXPECT_EQ(ref::AttnExp(0.0f), 1.0f);
+  ForEachIsa([&](Isa) {
+    for (size_t n : {x.size(), size_t{1}, size_t{7}, size_t{17}}) {
+      std::vector<float> y(n);
+      AttnExp(x.data(), y.data(), static_cast<int64_t>(n));
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(y[i], ref::AttnExp(x[i])) << x[i];
+    }
+  });
+}
+
+// Online softmax blocks against the reference: running max and sum, the
+// rescale factors, fully masked rows and masked keys (weight 0 exactly).
+TEST(AttnKernels, SoftmaxMatchesReference) {
+  const float inf = std::numeric_limits<float>::infinity();
+  ForEachIsa([&](Isa) {
+    for (int64_t rows : kRows)
+      for (int64_t keys : kKeys) {
+        const int64_t ld_s = keys + 3;
+        std::vector<float> m(rows, -inf), l(rows, 0.f), m_ref = m, l_ref = l;
+        for (int block = 0; block < 3; ++block) {
+          auto s = RandomVector(rows * ld_s, 10 + block, -8.f + 4 * block, 4.f * block);
+          for (int64_t j = 0; j < keys; j += 3) s[j] = -inf;  // masked keys of row 0
+          if (rows > 1 && block == 1)
+            for (int64_t j = 0; j < keys; ++j) s[ld_s + j] = -inf;  // row 1 sees nothing
+          auto s_ref = s;
+          std::vector<float> c(rows), c_ref(rows);
+          AttnSoftmax(s.data(), ld_s, rows, keys, m.data(), l.data(), c.data());
+          ref::AttnSoftmax(s_ref.data(), ld_s, rows, keys, m_ref.data(), l_ref.data(), c_ref.data());
+          for (int64_t r = 0; r < rows; ++r) {
+            ASSERT_EQ(m[r], m_ref[r]);
+            ASSERT_EQ(c[r], c_ref[r]);
+            ASSERT_NEAR(l[r], l_ref[r], 1e-6 * l_ref[r] * keys);
+            for (int64_t j = 0; j < keys; ++j) ASSERT_EQ(s[r * ld_s + j], s_ref[r * ld_s + j]) << r << " " << j;
+          }
+          for (int64_t j = 0; j < keys; j += 3) ASSERT_EQ(s[j], 0.f);
+        }
+      }
+  });
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The attn_kernels.h SIMD paths, written once over a vector-traits class V
-// (F, kLanes, Load, LoadBF16, LoadF16, Store, Set1, Zero, Add, Fma, ReduceAdd) and over
+// (F, kLanes, kTileRows, kRegs, Load, LoadBF16, LoadF16, Store, Set1, Zero, Add, Sub, Mul, Max,
+// Min, Fma, Round, Pow2, ZeroBelow, ReduceAdd, ReduceMax, ReduceAdd4) and over
 // the K/V row format (f32, bf16, f16), included by
 // attn_kernels_avx2.cc / attn_kernels_avx512.cc with their own ISA flags.
 // Internal linkage only (see isa_kernels.h on shared inline code).
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/attn_exp.h"
 #include "kernels/attn_kernels.h"
 
 namespace gemma::kern {
@@ -65,11 +67,20 @@ inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t l
       for (int c = 0; c < K; ++c) acc[r][c] = V::Fma(qv, kv[c], acc[r][c]);
     }
   }
+  // Four keys' sums reduced together: one shuffle tree instead of four.
+  float x[R][K];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    if constexpr (K == 4) {
+      V::ReduceAdd4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], x[r]);
+    } else {
+      for (int c = 0; c < K; ++c) x[r][c] = V::ReduceAdd(acc[r][c]);
+    }
+  }
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < K; ++c) {
-      float x = V::ReduceAdd(acc[r][c]);
-      for (int64_t t = i; t < n; ++t) x += q[r * ld_q + t] * WidenKV<KF>(k[c * ld_k + t]);
-      s[r * ld_s + c] = x;
+      for (int64_t t = i; t < n; ++t) x[r][c] += q[r * ld_q + t] * WidenKV<KF>(k[c * ld_k + t]);
+      s[r * ld_s + c] = x[r][c];
     }
   }
 }
@@ -85,9 +96,13 @@ inline void ScoreRows(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t l
 template <class V, Fmt KF>
 void AttnScoresSimd(const float* q, int64_t ld_q, int64_t rows, const Elem<KF>* k, int64_t ld_k, int64_t keys,
                     int64_t n, float* s, int64_t ld_s) {
+  // kTileRows rows per pass (the query heads of a KV head read each key once).
+  constexpr int TR = V::kTileRows;
   int64_t r = 0;
-  for (; r + 2 <= rows; r += 2) ScoreRows<V, 2, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
-  if (r < rows) ScoreRows<V, 1, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
+  for (; r + TR <= rows; r += TR) ScoreRows<V, TR, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
+  if constexpr (TR > 2)
+    for (; r + 2 <= rows; r += 2) ScoreRows<V, 2, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
+  for (; r < rows; ++r) ScoreRows<V, 1, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
 }
 
 // R rows x C vectors of the output held in registers over all keys, so the
@@ -131,8 +146,10 @@ template <class V, int R, Fmt KF>
 inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, int64_t keys, int64_t n,
                            float* acc, int64_t ld_acc) {
   constexpr int L = V::kLanes;
+  // R x C accumulators + R weights + 1 value vector fit the register file.
+  constexpr int C = R * 4 + R + 1 <= V::kRegs ? 4 : 2;
   int64_t i = 0;
-  for (; i + 4 * L <= n; i += 4 * L) AccumulateTile<V, R, 4, KF>(p, ld_p, v + i, ld_v, keys, acc + i, ld_acc);
+  for (; i + C * L <= n; i += C * L) AccumulateTile<V, R, C, KF>(p, ld_p, v + i, ld_v, keys, acc + i, ld_acc);
   for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(p, ld_p, v + i, ld_v, keys, acc + i, ld_acc);
   for (int r = 0; r < R && i < n; ++r) {
     for (int64_t j = 0; j < keys; ++j) {
@@ -146,17 +163,99 @@ inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int6
 template <class V, Fmt KF>
 void AttnAccumulateSimd(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>* v, int64_t ld_v, int64_t keys,
                         int64_t n, float* acc, int64_t ld_acc) {
+  // 4 rows per pass: each value row is loaded (and widened) once per 4 rows.
   int64_t r = 0;
+  for (; r + 4 <= rows; r += 4)
+    AccumulateRows<V, 4, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc);
   for (; r + 2 <= rows; r += 2)
     AccumulateRows<V, 2, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc);
-  if (r < rows) AccumulateRows<V, 1, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc);
+  for (; r < rows; ++r) AccumulateRows<V, 1, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc);
+}
+
+// ref::AttnExp lane by lane (same operations, same bits).
+template <class V>
+inline typename V::F ExpV(typename V::F x) {
+  using namespace attn_exp;
+  using F = typename V::F;
+  const F xc = V::Min(V::Max(x, V::Set1(kMin)), V::Set1(kMax));
+  const F n = V::Round(V::Mul(xc, V::Set1(kLog2e)));
+  F r = V::Fma(n, V::Set1(-kLn2Hi), xc);
+  r = V::Fma(n, V::Set1(-kLn2Lo), r);
+  F p = V::Set1(kP0);
+  p = V::Fma(p, r, V::Set1(kP1));
+  p = V::Fma(p, r, V::Set1(kP2));
+  p = V::Fma(p, r, V::Set1(kP3));
+  p = V::Fma(p, r, V::Set1(kP4));
+  p = V::Fma(p, r, V::Set1(kP5));
+  const F y = V::Fma(p, V::Mul(r, r), V::Add(r, V::Set1(1.0f)));
+  return V::ZeroBelow(x, V::Set1(kMin), V::Mul(y, V::Pow2(n)));
+}
+
+// Tails go through a padded copy so every value takes the vector path.
+template <class V>
+void AttnExpSimd(const float* x, float* y, int64_t n) {
+  constexpr int L = V::kLanes;
+  int64_t i = 0;
+  for (; i + L <= n; i += L) V::Store(y + i, ExpV<V>(V::Load(x + i)));
+  if (i < n) {
+    float t[L] = {};
+    for (int64_t j = i; j < n; ++j) t[j - i] = x[j];
+    V::Store(t, ExpV<V>(V::Load(t)));
+    for (int64_t j = i; j < n; ++j) y[j] = t[j - i];
+  }
+}
+
+// ref::AttnSoftmax with vector max, exp and sum (the sum in another order).
+template <class V>
+void AttnSoftmaxSimd(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* m, float* l, float* c) {
+  using F = typename V::F;
+  constexpr int L = V::kLanes;
+  constexpr float kNegInf = -__builtin_inff();
+  const int64_t full = keys / L * L;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* sr = s + r * ld_s;
+    float tail[L];  // the last partial vector, padded with -inf (exp: 0)
+    for (int j = 0; j < L; ++j) tail[j] = full + j < keys ? sr[full + j] : kNegInf;
+    F mx = V::Load(tail);
+    for (int64_t j = 0; j < full; j += L) mx = V::Max(mx, V::Load(sr + j));
+    const float bm = V::ReduceMax(mx);
+    c[r] = 1.0f;
+    if (bm == kNegInf) {  // nothing visible in this row
+      for (int64_t j = 0; j < keys; ++j) sr[j] = 0.0f;
+      continue;
+    }
+    if (bm > m[r]) {
+      if (l[r] > 0.0f) {
+        float e[L];
+        V::Store(e, ExpV<V>(V::Set1(m[r] - bm)));
+        c[r] = e[0];
+        l[r] *= c[r];
+      }
+      m[r] = bm;
+    }
+    const F mv = V::Set1(m[r]);
+    F sum = V::Zero();
+    for (int64_t j = 0; j < full; j += L) {
+      const F e = ExpV<V>(V::Sub(V::Load(sr + j), mv));
+      V::Store(sr + j, e);
+      sum = V::Add(sum, e);
+    }
+    if (full < keys) {
+      const F e = ExpV<V>(V::Sub(V::Load(tail), mv));
+      sum = V::Add(sum, e);
+      V::Store(tail, e);
+      for (int64_t j = full; j < keys; ++j) sr[j] = tail[j - full];
+    }
+    l[r] += V::ReduceAdd(sum);
+  }
 }
 
 template <class V>
 constexpr AttnKernels MakeAttnKernels() {
   return AttnKernels{AttnScoresSimd<V, Fmt::kF32>,      AttnAccumulateSimd<V, Fmt::kF32>,
                      AttnScoresSimd<V, Fmt::kBF16>,     AttnAccumulateSimd<V, Fmt::kBF16>,
-                     AttnScoresSimd<V, Fmt::kF16>,      AttnAccumulateSimd<V, Fmt::kF16>};
+                     AttnScoresSimd<V, Fmt::kF16>,      AttnAccumulateSimd<V, Fmt::kF16>,
+                     AttnExpSimd<V>,                    AttnSoftmaxSimd<V>};
 }
 
 }  // namespace

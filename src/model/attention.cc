@@ -73,6 +73,20 @@ BlockView Classify(const AttnMask& mask, DistanceRange d, const KVSegment& seg, 
   return BlockView::kMixed;
 }
 
+// Prefetches the K and V rows [row0, row0 + keys * stride) (hd values each).
+void PrefetchBlock(const KVSegment& seg, int64_t row0, int64_t keys, int64_t stride, int hd) {
+  const int64_t esize = KvDTypeSize(seg.dtype);
+  const int64_t bytes = hd * esize;
+  const char* k = static_cast<const char*>(seg.k) + row0 * esize;
+  const char* v = static_cast<const char*>(seg.v) + row0 * esize;
+  for (int64_t j = 0; j < keys; ++j) {
+    for (int64_t o = 0; o < bytes; o += 64) {
+      __builtin_prefetch(k + j * stride * esize + o);
+      __builtin_prefetch(v + j * stride * esize + o);
+    }
+  }
+}
+
 // Queries [q0, q1) of one job against KV head kvh, over key blocks [b0, b1)
 // of the job's segments taken in order. Rows are (query, head of the group).
 struct Task {
@@ -98,8 +112,9 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
   const int64_t R = (task.q1 - task.q0) * group;
 
   // Per-thread scratch, grown once.
-  thread_local std::vector<float> qs, scores, state;
+  thread_local std::vector<float> qs, scores, state, rescale;
   if (static_cast<int64_t>(qs.size()) < R * hd) qs.resize(static_cast<size_t>(R * hd));
+  if (static_cast<int64_t>(rescale.size()) < R) rescale.resize(static_cast<size_t>(R));
   if (static_cast<int64_t>(scores.size()) < R * kKeyBlock) scores.resize(static_cast<size_t>(R * kKeyBlock));
   float* st = partials ? partials + task.partial : nullptr;
   if (!st) {
@@ -137,6 +152,10 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
       if (view == BlockView::kNone) continue;
       float* s = scores.data();
       const int64_t row0 = k0 * kv_stride + kv_off;
+      // Long caches stream from memory: ask for the next block's K/V rows
+      // now, so the loads overlap this block's arithmetic.
+      if (b + 1 < hi) PrefetchBlock(seg, (k0 + kKeyBlock) * kv_stride + kv_off, std::min(kKeyBlock, seg.n - k1),
+                                    kv_stride, hd);
       const uint16_t* k16 = static_cast<const uint16_t*>(seg.k) + row0;
       switch (seg.dtype) {
         case KvDType::kF32:
@@ -153,28 +172,11 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
           }
         }
       }
-      // Online softmax: rescale a row when its max grows, then turn scores
-      // into weights relative to the running max.
-      for (int64_t r = 0; r < R; ++r) {
-        float* sr = s + r * kKeyBlock;
-        float bm = kNegInf;
-        for (int64_t j = 0; j < nk; ++j) bm = std::max(bm, sr[j]);
-        if (bm == kNegInf) {  // nothing visible in this row
-          std::fill(sr, sr + nk, 0.0f);
-          continue;
-        }
-        if (bm > rs.m[r]) {
-          if (rs.l[r] > 0.0f) {
-            const float c = std::exp(rs.m[r] - bm);
-            rs.l[r] *= c;
-            Scale(rs.acc + r * hd, c, hd);
-          }
-          rs.m[r] = bm;
-        }
-        float sum = 0.0f;
-        for (int64_t j = 0; j < nk; ++j) sum += (sr[j] = std::exp(sr[j] - rs.m[r]));
-        rs.l[r] += sum;
-      }
+      // Online softmax: weights relative to the running max; a row whose max
+      // grew has its output so far rescaled by c.
+      AttnSoftmax(s, kKeyBlock, R, nk, rs.m, rs.l, rescale.data());
+      for (int64_t r = 0; r < R; ++r)
+        if (rescale[r] != 1.0f) Scale(rs.acc + r * hd, rescale[r], hd);
       const uint16_t* v16 = static_cast<const uint16_t*>(seg.v) + row0;
       switch (seg.dtype) {
         case KvDType::kF32:
