@@ -89,6 +89,8 @@ struct OpsKernels {
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   void (*scale)(float* x, float a, int64_t n);
   void (*add)(const float* x, float* y, int64_t n);
+  void (*to_f16_sat)(const float* x, int64_t n, uint16_t* out);
+  void (*to_bf16)(const float* x, int64_t n, uint16_t* out);
 };
 
 // Prefill on packed weight panels (gemm_avx512*.cc): a panel holds

@@ -57,4 +57,8 @@ void Scale(float* x, float a, int64_t n) { kern::ActiveOpsKernels().scale(x, a, 
 
 void Add(const float* x, float* y, int64_t n) { kern::ActiveOpsKernels().add(x, y, n); }
 
+void ToF16Saturating(const float* x, int64_t n, uint16_t* out) { kern::ActiveOpsKernels().to_f16_sat(x, n, out); }
+
+void ToBF16(const float* x, int64_t n, uint16_t* out) { kern::ActiveOpsKernels().to_bf16(x, n, out); }
+
 }  // namespace gemma

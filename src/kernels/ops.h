@@ -29,4 +29,11 @@ void Scale(float* x, float a, int64_t n);
 // y += x
 void Add(const float* x, float* y, int64_t n);
 
+// out[i] = x[i] as f16, rounded to nearest even, saturated at +-65504 (a
+// large key or value must not become inf and turn the softmax into NaN);
+// NaN stays NaN. The KV cache's f16 rows.
+void ToF16Saturating(const float* x, int64_t n, uint16_t* out);
+// out[i] = x[i] as bf16, rounded to nearest even, NaN kept (F32ToBF16).
+void ToBF16(const float* x, int64_t n, uint16_t* out);
+
 }  // namespace gemma

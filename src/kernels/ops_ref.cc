@@ -1,6 +1,9 @@
 #include "kernels/ops_ref.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include "base/dtype.h"
 
 #include "kernels/isa_kernels.h"
 
@@ -54,11 +57,20 @@ void Add(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
+void ToF16Saturating(const float* x, int64_t n, uint16_t* out) {
+  constexpr float kF16Max = 65504.0f;
+  for (int64_t i = 0; i < n; ++i) out[i] = F32ToF16(std::isnan(x[i]) ? x[i] : std::clamp(x[i], -kF16Max, kF16Max));
+}
+
+void ToBF16(const float* x, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = F32ToBF16(x[i]);
+}
+
 }  // namespace gemma::ref
 
 namespace gemma::kern {
 const OpsKernels kScalarOps = {
     ref::RMSNorm, ref::GeluTanhMul, ref::GeluTanh, ref::RopeRotate,
-    ref::Dot,     ref::Axpy,        ref::Scale,    ref::Add,
+    ref::Dot,     ref::Axpy,        ref::Scale,    ref::Add, ref::ToF16Saturating, ref::ToBF16,
 };
 }  // namespace gemma::kern

@@ -13,5 +13,7 @@ float Dot(const float* a, const float* b, int64_t n);
 void Axpy(float a, const float* x, float* y, int64_t n);
 void Scale(float* x, float a, int64_t n);
 void Add(const float* x, float* y, int64_t n);
+void ToF16Saturating(const float* x, int64_t n, uint16_t* out);
+void ToBF16(const float* x, int64_t n, uint16_t* out);
 
 }  // namespace gemma::ref

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/ops_ref.h"
 
 namespace gemma::kern {
 namespace {
@@ -153,10 +154,26 @@ void AddSimd(const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += x[i];
 }
 
+// Half-precision stores: whole vectors through V::StoreF16Sat / StoreBF16,
+// the tail through the scalar reference (the same bits).
+template <class V>
+void ToF16SatSimd(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + V::kLanes <= n; i += V::kLanes) V::StoreF16Sat(out + i, V::Load(x + i));
+  ref::ToF16Saturating(x + i, n - i, out + i);
+}
+template <class V>
+void ToBF16Simd(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + V::kLanes <= n; i += V::kLanes) V::StoreBF16(out + i, V::Load(x + i));
+  ref::ToBF16(x + i, n - i, out + i);
+}
+
 template <class V>
 constexpr OpsKernels MakeOpsKernels() {
   return OpsKernels{RMSNormSimd<V>, GeluTanhMulSimd<V>, GeluTanhSimd<V>, RopeRotateSimd<V>,
-                    DotSimd<V>,     AxpySimd<V>,        ScaleSimd<V>,    AddSimd<V>};
+                    DotSimd<V>,     AxpySimd<V>,        ScaleSimd<V>,    AddSimd<V>,
+                    ToF16SatSimd<V>, ToBF16Simd<V>};
 }
 
 }  // namespace

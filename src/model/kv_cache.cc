@@ -7,6 +7,7 @@
 
 #include "base/dtype.h"
 #include "base/error.h"
+#include "kernels/ops.h"
 
 namespace gemma {
 
@@ -27,14 +28,8 @@ void StoreRow(const float* src, int64_t n, KvDType dtype, uint8_t* base, int64_t
     return;
   }
   uint16_t* dst = reinterpret_cast<uint16_t*>(base) + slot * n;
-  if (dtype == KvDType::kBF16) {
-    for (int64_t i = 0; i < n; ++i) dst[i] = F32ToBF16(src[i]);
-    return;
-  }
-  // f16 saturates at its largest finite value rather than turning a large
-  // value into inf (and the softmax into NaN); NaN stays NaN.
-  constexpr float kF16Max = 65504.0f;
-  for (int64_t i = 0; i < n; ++i) dst[i] = F32ToF16(std::isnan(src[i]) ? src[i] : std::clamp(src[i], -kF16Max, kF16Max));
+  if (dtype == KvDType::kBF16) return ToBF16(src, n, dst);
+  ToF16Saturating(src, n, dst);  // saturates: a large value must not become inf
 }
 
 }  // namespace
