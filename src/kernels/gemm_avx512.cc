@@ -87,41 +87,20 @@ void PackF32(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, flo
   }
 }
 
-// kPanelRows rows x TT tokens over kc; panel is [kc][kPanelRows] floats
-// (64-byte aligned).
-template <int TT>
-void Tile(const float* x, int64_t ldx, const float* panel, int64_t kc, float* y, int64_t ldy, int n,
-          bool accumulate) {
-  __m512 acc[TT][kPanelVecs];
-#pragma GCC unroll 16
-  for (int t = 0; t < TT; ++t)
-#pragma GCC unroll 8
-    for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    __m512 w[kPanelVecs];
-#pragma GCC unroll 8
-    for (int h = 0; h < kPanelVecs; ++h) w[h] = _mm512_load_ps(panel + k * kPanelRows + 16 * h);
-#pragma GCC unroll 16
-    for (int t = 0; t < TT; ++t) {
-      const __m512 xb = _mm512_set1_ps(x[t * ldx + k]);
-#pragma GCC unroll 8
-      for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = _mm512_fmadd_ps(w[h], xb, acc[t][h]);
-    }
-  }
-  StoreTile<TT>(acc, y, ldy, n, accumulate);
-}
-
-using TileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int, bool);
-template <int TT>
-struct TileAt {
-  static constexpr TileFn fn = Tile<TT>;
+// f32 panel [kc][kPanelRows] times f32 activations: one FMA per k.
+struct F32Mac {
+  using P = float;
+  using X = float;
+  using W = __m512;
+  using B = __m512;
+  static W Load(const float* p) { return _mm512_load_ps(p); }
+  static B Bcast(const float* x) { return _mm512_set1_ps(*x); }
+  static __m512 Mac(__m512 acc, W w, B x) { return _mm512_fmadd_ps(w, x, acc); }
 };
 
 void GemmF32(const float* x, int64_t ldx, int64_t T, const float* panel, int n, int64_t kc, float* y,
              int64_t ldy, bool accumulate) {
-  ForTokenBlocks<kPanelTokens, TileAt>(T, [&](TileFn tile, int64_t t0) {
-    tile(x + t0 * ldx, ldx, panel, kc, y + t0 * ldy, ldy, n, accumulate);
-  });
+  OuterGemm<F32Mac>(x, ldx, T, panel, n, kc, y, ldy, accumulate);
 }
 
 }  // namespace

@@ -35,39 +35,21 @@ void PackBf16(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, ui
   }
 }
 
-template <int TT>
-void Tile(const uint32_t* x, int64_t ldx, const uint32_t* panel, int64_t kp, float* y, int64_t ldy, int n,
-          bool accumulate) {
-  __m512 acc[TT][kPanelVecs];
-#pragma GCC unroll 16
-  for (int t = 0; t < TT; ++t)
-#pragma GCC unroll 8
-    for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < kp; ++p) {
-    __m512bh w[kPanelVecs];
-#pragma GCC unroll 8
-    for (int h = 0; h < kPanelVecs; ++h) w[h] = (__m512bh)_mm512_load_si512(panel + p * kPanelRows + 16 * h);
-#pragma GCC unroll 16
-    for (int t = 0; t < TT; ++t) {
-      const __m512bh xb = (__m512bh)_mm512_set1_epi32(static_cast<int>(x[t * ldx + p]));
-#pragma GCC unroll 8
-      for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = _mm512_dpbf16_ps(acc[t][h], w[h], xb);
-    }
-  }
-  StoreTile<TT>(acc, y, ldy, n, accumulate);
-}
-
-using TileFn = void (*)(const uint32_t*, int64_t, const uint32_t*, int64_t, float*, int64_t, int, bool);
-template <int TT>
-struct TileAt {
-  static constexpr TileFn fn = Tile<TT>;
+// bf16 pair panel [kc/2][kPanelRows] times bf16 activation pairs: one
+// VDPBF16PS (two products per lane) per pair of k.
+struct Bf16PairMac {
+  using P = uint32_t;
+  using X = uint32_t;
+  using W = __m512bh;
+  using B = __m512bh;
+  static W Load(const uint32_t* p) { return (__m512bh)_mm512_load_si512(p); }
+  static B Bcast(const uint32_t* x) { return (__m512bh)_mm512_set1_epi32(static_cast<int>(*x)); }
+  static __m512 Mac(__m512 acc, W w, B x) { return _mm512_dpbf16_ps(acc, w, x); }
 };
 
 void GemmBf16(const uint32_t* x, int64_t ldx, int64_t T, const uint32_t* panel, int n, int64_t kp, float* y,
               int64_t ldy, bool accumulate) {
-  ForTokenBlocks<kPanelTokens, TileAt>(T, [&](TileFn tile, int64_t t0) {
-    tile(x + t0 * ldx, ldx, panel, kp, y + t0 * ldy, ldy, n, accumulate);
-  });
+  OuterGemm<Bf16PairMac>(x, ldx, T, panel, n, kp, y, ldy, accumulate);
 }
 
 // Round to nearest even, as the reference's bf16 casts do.

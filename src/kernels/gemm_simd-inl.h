@@ -95,5 +95,48 @@ inline void ForTokenBlocks(int64_t T, Call&& call) {
   for (int64_t t0 = 0; t0 < T; t0 += kTokens) call(kByTokens[T - t0 < kTokens ? T - t0 : kTokens], t0);
 }
 
+// The outer-product micro-kernel and its token loop, shared by the f32 and
+// bf16 panels. Ops: the panel element P and activation element X types,
+// W Load(const P*) (16 rows), B Bcast(const X*) (one token's element for
+// all lanes) and __m512 Mac(acc, W, B). y[t*ldy + r] (+)= sum over `steps`
+// panel rows of the products, for TT tokens and n rows.
+template <class Ops, int TT>
+void OuterTile(const typename Ops::X* x, int64_t ldx, const typename Ops::P* panel, int64_t steps, float* y,
+               int64_t ldy, int n, bool accumulate) {
+  __m512 acc[TT][kPanelVecs];
+#pragma GCC unroll 16
+  for (int t = 0; t < TT; ++t)
+#pragma GCC unroll 8
+    for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < steps; ++k) {
+    typename Ops::W w[kPanelVecs];
+#pragma GCC unroll 8
+    for (int h = 0; h < kPanelVecs; ++h) w[h] = Ops::Load(panel + k * kPanelRows + 16 * h);
+#pragma GCC unroll 16
+    for (int t = 0; t < TT; ++t) {
+      const typename Ops::B xb = Ops::Bcast(x + t * ldx + k);
+#pragma GCC unroll 8
+      for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = Ops::Mac(acc[t][h], w[h], xb);
+    }
+  }
+  StoreTile<TT>(acc, y, ldy, n, accumulate);
+}
+
+template <class Ops>
+struct OuterTileAt {
+  template <int TT>
+  struct At {
+    static constexpr auto fn = OuterTile<Ops, TT>;
+  };
+};
+
+template <class Ops>
+void OuterGemm(const typename Ops::X* x, int64_t ldx, int64_t T, const typename Ops::P* panel, int n, int64_t steps,
+               float* y, int64_t ldy, bool accumulate) {
+  ForTokenBlocks<kPanelTokens, OuterTileAt<Ops>::template At>(T, [&](auto tile, int64_t t0) {
+    tile(x + t0 * ldx, ldx, panel, steps, y + t0 * ldy, ldy, n, accumulate);
+  });
+}
+
 }  // namespace
 }  // namespace gemma::kern
