@@ -1,11 +1,12 @@
 // Prefill with q8_0 / q4_0 weights on packed int8 panels, AVX-512 VNNI
-// (isa_kernels.h, Int8GemmKernels). The weights are repacked as unsigned
-// bytes (w + offset), four consecutive k of 16 rows per vector, so VPDPBUSD
-// multiplies them with one broadcast group of four int8 activations per
-// token: 64 multiply-adds per instruction, four times an f32 FMA. Each
-// block of 32 k is then scaled (dw x dx) into f32 accumulators, after the
-// offset is taken out with the activation block sum, exactly as the
-// integer dot products of the decode kernels do.
+// (isa_kernels.h, Int8GemmKernels). The weights are repacked as signed
+// bytes, four consecutive k of 16 rows per vector, and VPDPBUSD multiplies
+// them with one broadcast group of four activations per token made
+// unsigned (x + 128): 64 multiply-adds per instruction, four times an f32
+// FMA. The +128 is taken out exactly by starting each block's int32
+// accumulators at -128 x (the row's block sum of weights), computed at pack
+// time; the block's integers are then scaled (dw x dx) into f32
+// accumulators. The integers are those of the decode kernels.
 #include <immintrin.h>
 
 #include <cstring>
@@ -24,28 +25,27 @@ float HalfToFloat(const uint8_t* p) {
   return _cvtsh_ss(h);
 }
 
-// The 32 weights of one block as unsigned bytes w + offset, in k order.
+// The 32 weights of one block as signed bytes, in k order.
 struct Q8Block {
   static constexpr int kBytes = 34;
-  static constexpr int kOffset = 128;
-  static __m256i Load(const uint8_t* b) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2));
-    return _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80)));  // + 128 mod 256
-  }
+  static __m256i Load(const uint8_t* b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2)); }
 };
 struct Q4Block {
   static constexpr int kBytes = 18;
-  static constexpr int kOffset = 8;
   static __m256i Load(const uint8_t* b) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
-    const __m128i m = _mm_set1_epi8(15);
-    // Low nibbles are k 0..15, high nibbles k 16..31.
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+    const __m128i m = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+    // Low nibbles are k 0..15, high nibbles k 16..31; value = nibble - 8.
+    return _mm256_set_m128i(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), eight),
+                            _mm_sub_epi8(_mm_and_si128(v, m), eight));
   }
 };
 
 template <class B>
-void PackT(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, uint32_t* panel, float* scales) {
+void PackT(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, const Int8Panel& p) {
+  uint32_t* panel = p.q;
+  float* scales = p.scales;
+  int32_t* init = p.init;
   const uint8_t* base = w.data + static_cast<size_t>(r0) * w.row_bytes;
   PrefetchNextRange(base, w.row_bytes, n, (b0 + nb) * B::kBytes, nb * B::kBytes);
   for (int64_t b = 0; b < nb; b += 2) {  // two blocks = 16 groups per transpose
@@ -65,8 +65,16 @@ void PackT(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, uint3
       }
       Transpose16x16(v);
       const int groups = two ? 2 * kGroups : kGroups;
+      const __m512i ones = _mm512_set1_epi8(1);
+      __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};  // per row, per block
       for (int g = 0; g < groups; ++g) {
-        _mm512_store_si512(panel + (b * kGroups + g) * kPanelRows + half * 16, _mm512_castps_si512(v[g]));
+        const __m512i q = _mm512_castps_si512(v[g]);
+        _mm512_store_si512(panel + (b * kGroups + g) * kPanelRows + half * 16, q);
+        sum[g / kGroups] = _mm512_dpbusd_epi32(sum[g / kGroups], ones, q);
+      }
+      for (int j = 0; j < (two ? 2 : 1); ++j) {  // -128 x block sum
+        _mm512_store_si512(init + (b + j) * kPanelRows + half * 16,
+                           _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum[j], 7)));
       }
     }
   }
@@ -77,28 +85,22 @@ void PackT(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, uint3
   }
 }
 
-int Pack(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, uint32_t* panel, float* scales) {
-  if (w.dtype == DType::kQ8_0) {
-    PackT<Q8Block>(w, r0, n, b0, nb, panel, scales);
-    return Q8Block::kOffset;
-  }
-  PackT<Q4Block>(w, r0, n, b0, nb, panel, scales);
-  return Q4Block::kOffset;
+void Pack(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, const Int8Panel& p) {
+  if (w.dtype == DType::kQ8_0) return PackT<Q8Block>(w, r0, n, b0, nb, p);
+  PackT<Q4Block>(w, r0, n, b0, nb, p);
 }
 
 // kPanelRows rows x TT tokens over nb blocks starting at block b0 of the
 // activations of tokens t0 .. t0+TT.
 template <int TT>
-void Tile(const QuantActs& x, int64_t t0, int64_t b0, const uint32_t* panel, const float* scales, int nb, int n,
-          int offset, float* y, int64_t ldy, bool accumulate) {
+void Tile(const Int8Acts& x, int64_t t0, int64_t b0, const Int8Panel& p, int nb, int n, float* y, int64_t ldy,
+          bool accumulate) {
   const int64_t blocks = x.cols / 32;
-  const int8_t* xq[TT];
+  const uint8_t* xu[TT];
   const float* xd[TT];
-  const int32_t* xs[TT];
   for (int t = 0; t < TT; ++t) {
-    xq[t] = x.q + (t0 + t) * x.cols + b0 * 32;
+    xu[t] = x.u + (t0 + t) * x.cols + b0 * 32;
     xd[t] = x.d + (t0 + t) * blocks + b0;
-    xs[t] = x.sum + (t0 + t) * blocks + b0;
   }
   __m512 accf[TT][kPanelVecs];
 #pragma GCC unroll 8
@@ -110,8 +112,8 @@ void Tile(const QuantActs& x, int64_t t0, int64_t b0, const uint32_t* panel, con
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t)
 #pragma GCC unroll 8
-      for (int h = 0; h < kPanelVecs; ++h) acci[t][h] = _mm512_setzero_si512();
-    const uint32_t* pb = panel + b * kGroups * kPanelRows;
+      for (int h = 0; h < kPanelVecs; ++h) acci[t][h] = _mm512_load_si512(p.init + b * kPanelRows + 16 * h);
+    const uint32_t* pb = p.q + b * kGroups * kPanelRows;
 #pragma GCC unroll 8
     for (int g = 0; g < kGroups; ++g) {
       __m512i w[kPanelVecs];
@@ -120,38 +122,35 @@ void Tile(const QuantActs& x, int64_t t0, int64_t b0, const uint32_t* panel, con
 #pragma GCC unroll 8
       for (int t = 0; t < TT; ++t) {
         int32_t four;
-        std::memcpy(&four, xq[t] + b * 32 + 4 * g, 4);
+        std::memcpy(&four, xu[t] + b * 32 + 4 * g, 4);
         const __m512i xb = _mm512_set1_epi32(four);
 #pragma GCC unroll 8
-        for (int h = 0; h < kPanelVecs; ++h) acci[t][h] = _mm512_dpbusd_epi32(acci[t][h], w[h], xb);
+        for (int h = 0; h < kPanelVecs; ++h) acci[t][h] = _mm512_dpbusd_epi32(acci[t][h], xb, w[h]);
       }
     }
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
-      const __m512i corr = _mm512_set1_epi32(offset * xs[t][b]);
       const __m512 dx = _mm512_set1_ps(xd[t][b]);
 #pragma GCC unroll 8
       for (int h = 0; h < kPanelVecs; ++h) {
-        const __m512 scale = _mm512_mul_ps(_mm512_load_ps(scales + b * kPanelRows + 16 * h), dx);
-        const __m512 dot = _mm512_cvtepi32_ps(_mm512_sub_epi32(acci[t][h], corr));
-        accf[t][h] = _mm512_fmadd_ps(dot, scale, accf[t][h]);
+        const __m512 scale = _mm512_mul_ps(_mm512_load_ps(p.scales + b * kPanelRows + 16 * h), dx);
+        accf[t][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acci[t][h]), scale, accf[t][h]);
       }
     }
   }
   StoreTile<TT>(accf, y, ldy, n, accumulate);
 }
 
-using TileFn = void (*)(const QuantActs&, int64_t, int64_t, const uint32_t*, const float*, int, int, int, float*,
-                        int64_t, bool);
+using TileFn = void (*)(const Int8Acts&, int64_t, int64_t, const Int8Panel&, int, int, float*, int64_t, bool);
 template <int TT>
 struct TileAt {
   static constexpr TileFn fn = Tile<TT>;
 };
 
-void Gemm(const QuantActs& x, int64_t T, int64_t b0, const uint32_t* panel, const float* scales, int nb, int n,
-          int offset, float* y, int64_t ldy, bool accumulate) {
+void Gemm(const Int8Acts& x, int64_t T, int64_t b0, const Int8Panel& p, int nb, int n, float* y, int64_t ldy,
+          bool accumulate) {
   ForTokenBlocks<kInt8PanelTokens, TileAt>(T, [&](TileFn tile, int64_t t0) {
-    tile(x, t0, b0, panel, scales, nb, n, offset, y + t0 * ldy, ldy, accumulate);
+    tile(x, t0, b0, p, nb, n, y + t0 * ldy, ldy, accumulate);
   });
 }
 

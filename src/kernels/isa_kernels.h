@@ -129,21 +129,32 @@ struct Bf16GemmKernels {
   double (*dot_burn)(int64_t iters, float* sink);
 };
 
-// Prefill with q8_0 / q4_0 weights against int8 activations (QuantActs),
-// AVX-512 VNNI: the panel holds unsigned bytes u = w + offset, four
-// consecutive k of a row per uint32, panel[g*kPanelRows + r] for group g
-// (k = 4g .. 4g+3 from the first packed block), and the block scales
-// scales[b*kPanelRows + r]. 3 tokens x 4 vectors of int32 plus as many f32
-// accumulators fill the registers.
+// Prefill with q8_0 / q4_0 weights against int8 activations, AVX-512 VNNI
+// (gemm_avx512_int8.cc). The activations are the q8 blocks of QuantActs
+// made unsigned, u = q + 128 (bytes), with their block scales. A panel holds
+// the weights as signed bytes, four consecutive k of a row per uint32,
+// q[g*kPanelRows + r] for group g (k = 4g .. 4g+3 from the first packed
+// block), the block scales scales[b*kPanelRows + r] and the int32 start of
+// each block's dot product, init[b*kPanelRows + r] = -128 * sum_k w, which
+// takes the +128 out exactly. 3 tokens x 4 vectors of int32 plus as many
+// f32 accumulators fill the registers.
 inline constexpr int kInt8PanelTokens = 3;
+struct Int8Acts {
+  const uint8_t* u;  // [T, cols]
+  const float* d;    // [T, cols / 32]
+  int64_t cols;      // a multiple of 32
+};
+struct Int8Panel {
+  uint32_t* q;      // [nb * 8][kPanelRows]
+  float* scales;    // [nb][kPanelRows]
+  int32_t* init;    // [nb][kPanelRows]
+};
 struct Int8GemmKernels {
-  // Rows [r0, r0+n), blocks [b0, b0+nb); returns the offset (128 for q8_0,
-  // 8 for q4_0).
-  int (*pack)(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, uint32_t* panel, float* scales);
-  // y[t*ldy + r] (+)= sum_{b<nb} dw[b][r] * dx[t][b0+b] *
-  //                    (sum_k u[r][k] * q[t][k] - offset * sum[t][b0+b]).
-  void (*gemm)(const QuantActs& x, int64_t T, int64_t b0, const uint32_t* panel, const float* scales, int nb,
-               int n, int offset, float* y, int64_t ldy, bool accumulate);
+  // Rows [r0, r0+n) (rows >= n zero), blocks [b0, b0+nb) of a q8_0 / q4_0 weight.
+  void (*pack)(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, const Int8Panel& p);
+  // y[t*ldy + r] (+)= sum_{b<nb} dw[b][r] * dx[t][b0+b] * sum_k w[r][k] * q[t][k].
+  void (*gemm)(const Int8Acts& x, int64_t T, int64_t b0, const Int8Panel& p, int nb, int n, float* y,
+               int64_t ldy, bool accumulate);
   // As MatMulKernels::fma_burn with VPDPBUSD (2 ops per int8 product).
   double (*dot_burn)(int64_t iters, float* sink);
 };

@@ -136,22 +136,28 @@ void MatMulBf16Panels(const kern::Bf16GemmKernels& g, const float* x, int64_t T,
                });
 }
 
-// q8_0 / q4_0 prefill: the activations quantised once (as decode does),
-// then int8 panels of the weights (columns counted in blocks of 32).
+// q8_0 / q4_0 prefill: the activations quantised once (as decode does) and
+// made unsigned, then int8 panels of the weights (columns counted in
+// blocks of 32).
 void MatMulInt8Panels(const kern::Int8GemmKernels& g, const float* x, int64_t T, const Mat& w, float* y,
                       ThreadPool* pool) {
   thread_local QuantizedActivations acts;
+  thread_local std::vector<uint8_t> xu;
   QuantizeActivations(x, T, w.cols, &acts);
-  const kern::QuantActs xa{acts.q.data(), acts.d.data(), acts.sum.data(), w.cols};
+  const size_t count = static_cast<size_t>(T * w.cols);
+  if (xu.size() < count) xu.resize(count);
+  for (size_t i = 0; i < count; ++i) xu[i] = static_cast<uint8_t>(acts.q[i] ^ 0x80);  // q + 128
+  const kern::Int8Acts xa{xu.data(), acts.d.data(), w.cols};
   const kern::WeightView view = ViewOf(w);
   const int64_t N = w.rows;
-  // One scratch: the packed bytes, then the block scales.
-  ForEachPanel(pool, UsePool(pool, w, T), N, w.cols / kQuantBlockSize, kPanelBlocks,
-               kern::kPanelRows * kPanelBlocks * 9, [&](int64_t r0, int n, int64_t b0, int64_t nb, float* scratch) {
-                 auto* panel = reinterpret_cast<uint32_t*>(scratch);
-                 float* scales = scratch + kern::kPanelRows * kPanelBlocks * 8;
-                 const int offset = g.pack(view, r0, n, b0, nb, panel, scales);
-                 g.gemm(xa, T, b0, panel, scales, static_cast<int>(nb), n, offset, y + r0, N, b0 > 0);
+  constexpr size_t kPanelWords = kern::kPanelRows * kPanelBlocks * 8;  // the packed bytes, / 4
+  constexpr size_t kBlockWords = kern::kPanelRows * kPanelBlocks;      // scales, then init
+  ForEachPanel(pool, UsePool(pool, w, T), N, w.cols / kQuantBlockSize, kPanelBlocks, kPanelWords + 2 * kBlockWords,
+               [&](int64_t r0, int n, int64_t b0, int64_t nb, float* scratch) {
+                 const kern::Int8Panel p{reinterpret_cast<uint32_t*>(scratch), scratch + kPanelWords,
+                                         reinterpret_cast<int32_t*>(scratch + kPanelWords + kBlockWords)};
+                 g.pack(view, r0, n, b0, nb, p);
+                 g.gemm(xa, T, b0, p, static_cast<int>(nb), n, y + r0, N, b0 > 0);
                });
 }
 
