@@ -52,29 +52,12 @@ void PackT(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float
 // bf16 weights: transposes pairs along k as 32-bit lanes (half the
 // shuffles per weight of PackT), then splits each pair into two f32 columns.
 void PackBf16Pairs(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {
-  const int64_t ldw = static_cast<int64_t>(w.row_bytes / 4);  // in pairs
-  PrefetchNextRange(w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, n, (k0 + kc) * 2, kc * 2);
-  const auto* base = reinterpret_cast<const uint32_t*>(w.data + static_cast<size_t>(r0) * w.row_bytes) + k0 / 2;
   const __m512i hi = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
-  const int64_t kp = kc / 2;
-  for (int64_t p = 0; p < kp; p += 16) {
-    const int pn = kp - p < 16 ? static_cast<int>(kp - p) : 16;
-    const __mmask16 m = static_cast<__mmask16>((1u << pn) - 1u);
-    for (int half = 0; half < kPanelVecs; ++half) {
-      __m512 v[16];
-      for (int i = 0; i < 16; ++i) {
-        const int r = half * 16 + i;
-        v[i] = r < n ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(m, base + r * ldw + p)) : _mm512_setzero_ps();
-      }
-      Transpose16x16(v);
-      for (int c = 0; c < pn; ++c) {
-        const __m512i pair = _mm512_castps_si512(v[c]);
-        float* dst = panel + (2 * (p + c)) * kPanelRows + half * 16;
-        _mm512_store_ps(dst, _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16)));             // k even
-        _mm512_store_ps(dst + kPanelRows, _mm512_castsi512_ps(_mm512_and_si512(pair, hi)));  // k odd
-      }
-    }
-  }
+  ForEachBf16PairColumn(w, r0, n, k0, kc, [&](int64_t p, int half, __m512i pair) {
+    float* dst = panel + 2 * p * kPanelRows + half * 16;
+    _mm512_store_ps(dst, _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16)));             // k even
+    _mm512_store_ps(dst + kPanelRows, _mm512_castsi512_ps(_mm512_and_si512(pair, hi)));  // k odd
+  });
 }
 
 void PackF32(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {

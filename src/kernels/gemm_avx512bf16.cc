@@ -15,24 +15,9 @@ namespace {
 // Packs bf16 weight rows r0 .. r0+n, columns k0 .. k0+kc (both even) into
 // [kc/2][kPanelRows] pairs.
 void PackBf16(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, uint32_t* panel) {
-  const int64_t ldw = static_cast<int64_t>(w.row_bytes / 4);  // in pairs
-  const auto* base = reinterpret_cast<const uint32_t*>(w.data + static_cast<size_t>(r0) * w.row_bytes) + k0 / 2;
-  const int64_t kp = kc / 2;
-  for (int64_t p = 0; p < kp; p += 16) {
-    const int pn = kp - p < 16 ? static_cast<int>(kp - p) : 16;
-    const __mmask16 m = static_cast<__mmask16>((1u << pn) - 1u);
-    for (int half = 0; half < kPanelVecs; ++half) {
-      __m512 v[16];
-      for (int i = 0; i < 16; ++i) {
-        const int r = half * 16 + i;
-        v[i] = r < n ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(m, base + r * ldw + p)) : _mm512_setzero_ps();
-      }
-      Transpose16x16(v);
-      for (int c = 0; c < pn; ++c) {
-        _mm512_store_si512(panel + (p + c) * kPanelRows + half * 16, _mm512_castps_si512(v[c]));
-      }
-    }
-  }
+  ForEachBf16PairColumn(w, r0, n, k0, kc, [&](int64_t p, int half, __m512i pair) {
+    _mm512_store_si512(panel + p * kPanelRows + half * 16, pair);
+  });
 }
 
 // bf16 pair panel [kc/2][kPanelRows] times bf16 activation pairs: one

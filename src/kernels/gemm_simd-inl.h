@@ -80,6 +80,33 @@ inline void StoreTile(const __m512 (&acc)[TT][kPanelVecs], float* y, int64_t ldy
   }
 }
 
+// The transpose of both bf16 packs: bf16 weight rows r0 .. r0+n (n <=
+// kPanelRows), columns k0 .. k0+kc (both even) read as pairs along k, one
+// 32-bit lane each, 16 rows x 16 pairs per transpose; store(p, half, v)
+// gets pair column p (from k0) of rows half*16 .. half*16+15 (rows >= n
+// zero). The next k range of the same rows is prefetched.
+template <class Store>
+inline void ForEachBf16PairColumn(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, Store&& store) {
+  const uint8_t* rows = w.data + static_cast<size_t>(r0) * w.row_bytes;
+  PrefetchNextRange(rows, w.row_bytes, n, (k0 + kc) * 2, kc * 2);
+  const int64_t ldw = static_cast<int64_t>(w.row_bytes / 4);  // in pairs
+  const auto* base = reinterpret_cast<const uint32_t*>(rows) + k0 / 2;
+  const int64_t kp = kc / 2;
+  for (int64_t p = 0; p < kp; p += 16) {
+    const int pn = kp - p < 16 ? static_cast<int>(kp - p) : 16;
+    const __mmask16 m = static_cast<__mmask16>((1u << pn) - 1u);
+    for (int half = 0; half < kPanelVecs; ++half) {
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i) {
+        const int r = half * 16 + i;
+        v[i] = r < n ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(m, base + r * ldw + p)) : _mm512_setzero_ps();
+      }
+      Transpose16x16(v);
+      for (int c = 0; c < pn; ++c) store(p + c, half, _mm512_castps_si512(v[c]));
+    }
+  }
+}
+
 // kByTokens[tt] = TileOf<tt>::fn for 1 <= tt <= kTokens (index 0 unused).
 template <class Fn, template <int> class TileOf, int... I>
 constexpr auto TileTable(std::integer_sequence<int, I...>) {
