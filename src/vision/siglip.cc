@@ -18,6 +18,11 @@ const VisionPrefixes kKnownPrefixes[] = {
     {"model.vision_tower.vision_model.", "model.multi_modal_projector."},                  // Gemma 3 re-saved
     {"model.encoder.vision_tower.vision_model.", "model.encoder.multi_modal_projector."},  // T5Gemma 2
     {"encoder.vision_tower.vision_model.", "encoder.multi_modal_projector."},              // T5Gemma 2 w/o "model."
+    // transformers 5 save_pretrained drops the "vision_model." level of the tower.
+    {"vision_tower.", "multi_modal_projector."},
+    {"model.vision_tower.", "model.multi_modal_projector."},
+    {"model.encoder.vision_tower.", "model.encoder.multi_modal_projector."},
+    {"encoder.vision_tower.", "encoder.multi_modal_projector."},
 };
 
 const char kProbeVision[] = "embeddings.patch_embedding.weight";

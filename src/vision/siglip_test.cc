@@ -142,6 +142,8 @@ TEST(VisionTower, AllNamingVariants) {
       {"vision_tower.vision_model.", "multi_modal_projector."},
       {"model.vision_tower.vision_model.", "model.multi_modal_projector."},
       {"model.encoder.vision_tower.vision_model.", "model.encoder.multi_modal_projector."},
+      {"vision_tower.", "multi_modal_projector."},  // transformers 5 save_pretrained
+      {"model.encoder.vision_tower.", "model.encoder.multi_modal_projector."},
   };
   const std::string dir = testing::TempPath("naming");
   for (const auto& var : variants) {
