@@ -126,6 +126,11 @@ void AddBenchCommand(CLI::App& app) {
     std::string matrix_peak_kind = "f32 FMA";
     if (pre_dtype == DType::kQ8_0 || pre_dtype == DType::kQ4_0) {
       if (const double p8 = MeasurePeakInt8Gops(pool); p8 > 0) matrix_peak = p8, matrix_peak_kind = "int8 dot";
+    } else if (const double pa = pre_dtype == DType::kBF16 ? MeasurePeakAmxBf16Gflops(pool) : 0.0; pa > 0) {
+      // AMX tiles; f32 compute runs each product as 3 bf16 planes, so it can
+      // reach at most a third of this peak.
+      matrix_peak = pa;
+      matrix_peak_kind = compute == ComputeMode::kBF16 ? "amx bf16" : "amx bf16 (f32 as 3 planes)";
     } else if (compute == ComputeMode::kBF16 && pre_dtype == DType::kBF16) {
       if (const double pb = MeasurePeakBf16Gflops(pool); pb > 0) matrix_peak = pb, matrix_peak_kind = "bf16 dot";
     }

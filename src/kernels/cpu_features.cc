@@ -1,6 +1,8 @@
 #include "kernels/cpu_features.h"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -29,13 +31,27 @@ uint64_t ReadXcr0() {
 
 bool Bit(uint32_t reg, int bit) { return (reg >> bit) & 1u; }
 
+// Linux keeps the 8 KiB AMX tile state off until a process asks for it
+// (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); without it the
+// first tile instruction faults.
+bool RequestAmxPermission() {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  constexpr int kArchReqXcompPerm = 0x1023;
+  constexpr int kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
 CpuFeatures Detect() {
   CpuFeatures f;
   const uint32_t max_leaf = Cpuid(0, 0).eax;
   const CpuidRegs l1 = Cpuid(1, 0);
   const bool osxsave = Bit(l1.ecx, 27);
+  uint64_t xcr0 = 0;
   if (osxsave) {
-    const uint64_t xcr0 = ReadXcr0();
+    xcr0 = ReadXcr0();
     f.os_saves_ymm = (xcr0 & 0x6) == 0x6;
     f.os_saves_zmm = f.os_saves_ymm && (xcr0 & 0xe0) == 0xe0;
   }
@@ -51,16 +67,21 @@ CpuFeatures Detect() {
     f.avx512vl = Bit(l7.ebx, 31);
     f.avx512_vnni = Bit(l7.ecx, 11);
     f.avx512_vbmi = Bit(l7.ecx, 1);
+    f.amx_bf16 = Bit(l7.edx, 22);
+    f.amx_tile = Bit(l7.edx, 24);
+    f.amx_int8 = Bit(l7.edx, 25);
     if (l7.eax >= 1) {
       const CpuidRegs l7s1 = Cpuid(7, 1);
       f.avx_vnni = Bit(l7s1.eax, 4);
       f.avx512_bf16 = Bit(l7s1.eax, 5);
     }
   }
+  if (f.amx_tile && (xcr0 & (uint64_t{3} << 17)) == (uint64_t{3} << 17)) f.os_grants_amx = RequestAmxPermission();
   return f;
 }
 
 std::atomic<int> g_active{-1};
+std::atomic<int> g_amx_allowed{-1};  // -1: not read from GEMMA_AMX yet
 
 Isa IsaFromEnvironment() {
   Isa best = BestSupportedIsa();
@@ -94,7 +115,8 @@ std::string CpuFeatureList() {
       {f.f16c, "f16c"},         {f.avx512f, "avx512f"},     {f.avx512bw, "avx512bw"},
       {f.avx512dq, "avx512dq"}, {f.avx512vl, "avx512vl"},   {f.avx512_vnni, "avx512_vnni"},
       {f.avx512_bf16, "avx512_bf16"}, {f.avx512_vbmi, "avx512_vbmi"}, {f.avx_vnni, "avx_vnni"},
-      {f.os_saves_ymm, "os_ymm"}, {f.os_saves_zmm, "os_zmm"},
+      {f.amx_tile, "amx_tile"}, {f.amx_bf16, "amx_bf16"}, {f.amx_int8, "amx_int8"},
+      {f.os_saves_ymm, "os_ymm"}, {f.os_saves_zmm, "os_zmm"}, {f.os_grants_amx, "os_amx"},
   };
   std::string out;
   for (const auto& e : kList) {
@@ -155,6 +177,25 @@ bool ParseIsaName(std::string_view name, Isa* out) {
   }
   return false;
 }
+
+bool AmxSupported() {
+  const CpuFeatures& f = GetCpuFeatures();
+  return IsaSupported(Isa::kAvx512) && f.avx512_bf16 && f.amx_tile && f.amx_bf16 && f.os_grants_amx;
+}
+
+bool AmxActive() {
+  int allowed = g_amx_allowed.load(std::memory_order_relaxed);
+  if (allowed < 0) {
+    const char* env = std::getenv("GEMMA_AMX");
+    static const int from_env = (env != nullptr && std::string_view(env) == "0") ? 0 : 1;
+    int expected = -1;
+    g_amx_allowed.compare_exchange_strong(expected, from_env, std::memory_order_relaxed);
+    allowed = g_amx_allowed.load(std::memory_order_relaxed);
+  }
+  return allowed == 1 && ActiveIsa() == Isa::kAvx512 && AmxSupported();
+}
+
+void SetAmxAllowed(bool allowed) { g_amx_allowed.store(allowed ? 1 : 0, std::memory_order_relaxed); }
 
 bool SetActiveIsa(Isa isa) {
   if (!IsaSupported(isa)) return false;

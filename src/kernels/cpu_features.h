@@ -19,6 +19,8 @@ struct CpuFeatures {
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
   bool avx512_vnni = false, avx512_bf16 = false, avx_vnni = false;
   bool avx512_vbmi = false;  // byte permutes (optional: the q4_0 decode kernel uses them)
+  bool amx_tile = false, amx_bf16 = false, amx_int8 = false;
+  bool os_grants_amx = false;  // XCR0 bits 17-18 and Linux's ARCH_REQ_XCOMP_PERM granted
   bool os_saves_ymm = false;  // XCR0 bits 1-2
   bool os_saves_zmm = false;  // XCR0 bits 5-7 (opmask, upper ZMM halves, ZMM16-31)
 };
@@ -41,6 +43,15 @@ Isa ActiveIsa();
 const char* ActiveIsaName();
 const char* IsaName(Isa isa);  // "scalar", "avx2", "avx512"
 bool ParseIsaName(std::string_view name, Isa* out);
+
+// AMX tiles (prefill of bf16 weights) run on the AVX-512 path where the CPU
+// has AMX-BF16 and the OS grants the tile state, unless GEMMA_AMX=0 in the
+// environment or SetAmxAllowed(false).
+bool AmxSupported();
+bool AmxActive();
+// Tests and benchmarks: turns AMX off or back on (when supported). Not meant
+// to be called while other threads run kernels.
+void SetAmxAllowed(bool allowed);
 
 // Switches the kernels to `isa` (tests and benchmarks). Returns false and
 // changes nothing when the machine does not support it. Not meant to be

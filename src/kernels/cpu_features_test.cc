@@ -37,7 +37,9 @@ TEST(CpuFeatures, ActiveIsaIsSupportedAndCanBeForced) {
   ASSERT_TRUE(SetActiveIsa(Isa::kScalar));
   EXPECT_EQ(ActiveIsa(), Isa::kScalar);
   EXPECT_STREQ(ActiveIsaName(), "scalar");
-  if (!IsaSupported(Isa::kAvx512)) EXPECT_FALSE(SetActiveIsa(Isa::kAvx512));
+  if (!IsaSupported(Isa::kAvx512)) {
+    EXPECT_FALSE(SetActiveIsa(Isa::kAvx512));
+  }
   ASSERT_TRUE(SetActiveIsa(saved));
   EXPECT_EQ(ActiveIsa(), saved);
 }

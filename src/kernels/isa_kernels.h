@@ -129,6 +129,23 @@ struct Bf16GemmKernels {
   double (*dot_burn)(int64_t iters, float* sink);
 };
 
+// Prefill with bf16 weights on AMX tiles (gemm_amx.cc), where the CPU has
+// AMX-BF16 and the OS grants the tile state. The panel is
+// Bf16GemmKernels::pack's, with rows up to kp rounded up to 16 pairs zeroed.
+struct AmxBf16Kernels {
+  // Splits x into `pieces` (1..3) bf16 planes out[0..pieces) whose sum is x:
+  // out[0] = bf16(x) (nearest even), out[i] = bf16(x - sum of the earlier).
+  // Three planes hold every f32 exactly (but for subnormal remainders).
+  void (*split)(const float* x, int64_t n, int pieces, uint16_t* const* out);
+  // y[t*ldy + r] (+)= sum_p sum_{k < 2 kp} x[p][t*ldx + k] * W[r][k] for
+  // t < T, r < n. The planes hold rows up to T rounded up to 32 and columns
+  // up to 2 kp rounded up to 32 (readable; their values meet zero weights).
+  void (*gemm)(const uint16_t* const* x, int pieces, int64_t ldx, int64_t T, const uint32_t* panel, int n,
+               int64_t kp, float* y, int64_t ldy, bool accumulate);
+  // As MatMulKernels::fma_burn with TDPBF16PS (the AMX bf16 peak).
+  double (*burn)(int64_t iters, float* sink);
+};
+
 // Prefill with q8_0 / q4_0 weights against int8 activations, AVX-512 VNNI
 // (gemm_avx512_int8.cc). The activations are the q8 blocks of QuantActs
 // made unsigned, u = q + 128 (bytes), with their block scales. A panel holds
@@ -171,6 +188,7 @@ extern const PanelGemmKernels kAvx2PanelGemm;
 extern const PanelGemmKernels kAvx512PanelGemm;
 extern const Bf16GemmKernels kAvx512Bf16Gemm;
 extern const Int8GemmKernels kAvx512Int8Gemm;
+extern const AmxBf16Kernels kAmxBf16Gemm;
 
 // The tables of the active path (cpu_features.h).
 const MatMulKernels& ActiveMatMulKernels();
@@ -178,6 +196,9 @@ const MatMulKernels& ActiveMatMulKernels();
 const PanelGemmKernels* ActivePanelGemm();
 // Null unless the active path is AVX-512 and the CPU has AVX512-BF16.
 const Bf16GemmKernels* ActiveBf16Gemm();
+// Null unless the active path is AVX-512 with AVX512-BF16 and AMX is usable
+// and allowed (cpu_features.h: AmxActive).
+const AmxBf16Kernels* ActiveAmxBf16();
 // Null unless the active path is AVX-512 (which includes VNNI here).
 const Int8GemmKernels* ActiveInt8Gemm();
 const OpsKernels& ActiveOpsKernels();

@@ -100,6 +100,11 @@ double MeasurePeakInt8Gops(ThreadPool& pool) {
   return g ? MeasureBurn(pool, g->dot_burn) : 0.0;
 }
 
+double MeasurePeakAmxBf16Gflops(ThreadPool& pool) {
+  const kern::AmxBf16Kernels* g = kern::ActiveAmxBf16();
+  return g ? MeasureBurn(pool, g->burn) : 0.0;
+}
+
 double MeasurePeakBf16Gflops(ThreadPool& pool) {
   const kern::Bf16GemmKernels* g = kern::ActiveBf16Gemm();
   return g ? MeasureBurn(pool, g->dot_burn) : 0.0;

@@ -21,6 +21,8 @@ double MeasurePeakGflops(ThreadPool& pool);
 // in GFLOP/s, the limit of --compute bf16 prefill; 0 where the active path
 // has no AVX512-BF16.
 double MeasurePeakBf16Gflops(ThreadPool& pool);
+// The same with AMX TDPBF16PS tiles; 0 where AMX is not active.
+double MeasurePeakAmxBf16Gflops(ThreadPool& pool);
 
 // Peak int8 dot-product throughput (VPDPBUSD: 2 ops per int8 product) in
 // GOP/s, the limit of q8_0 / q4_0 prefill; 0 where the active path has none.

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu_features.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/test_util.h"
 #include "kernels/thread_pool.h"
@@ -60,7 +61,7 @@ TEST(MatMul, AllPathsMatchReference) {
   // Odd sizes: K not a multiple of 8/16 and above the K tile (512), N not a
   // multiple of the row quad or the row block (32).
   const Shape kShapes[] = {{1, 1}, {5, 17}, {37, 100}, {64, 64}, {70, 1100}};
-  const int64_t kTokens[] = {1, 2, 3, 6, 7, 13, 16, 17, 30, 64};
+  const int64_t kTokens[] = {1, 2, 3, 6, 7, 13, 16, 17, 30, 64, 97};
   ThreadPool pool(3);
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
     SCOPED_TRACE(DTypeName(dtype));
@@ -109,6 +110,49 @@ TEST(MatMul, Bf16ComputeRoundsOnlyPrefillActivations) {
         MatMul(x.data(), T, w.mat, y.data(), &pool);
         ExpectClose(rounds ? xr : x, T, w.mat, y, rounds ? ref_rounded : ref, 1e-6);
       });
+    }
+  }
+}
+
+TEST(MatMul, AmxSplitPlanesSumToTheF32Value) {
+  // The AMX path's f32 mode rests on this: three bf16 planes hold any
+  // normal f32 exactly, so every tile product is the f32 product. The split
+  // itself is AVX512-BF16 code, testable without AMX.
+  if (!GetCpuFeatures().avx512_bf16 || !IsaSupported(Isa::kAvx512)) GTEST_SKIP() << "no AVX512-BF16";
+  auto x = RandomVector(1000, 41, -3.f, 3.f);
+  x[0] = 1.f / 3.f, x[1] = -1e-30f, x[2] = 65504.f, x[3] = 0.f, x[4] = 1.0000001f, x[5] = -7.654321e20f;
+  std::vector<uint16_t> h(x.size()), m(x.size()), l(x.size());
+  uint16_t* planes[3] = {h.data(), m.data(), l.data()};
+  for (int64_t n : {int64_t{1000}, int64_t{13}}) {
+    kern::kAmxBf16Gemm.split(x.data(), n, 3, planes);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(h[i], F32ToBF16(x[i])) << i;  // the first plane is --compute bf16's rounding
+      const float sum = BF16ToF32(h[i]) + BF16ToF32(m[i]) + BF16ToF32(l[i]);
+      ASSERT_EQ(sum, x[i]) << i;
+    }
+  }
+  kern::kAmxBf16Gemm.split(x.data(), 1000, 1, planes);
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(h[i], F32ToBF16(x[i]));
+}
+
+TEST(MatMul, AmxPathCoversPanelEdges) {
+  // Shapes around AMX's blocks: 32 tokens x 32 rows per tile block, 16
+  // pairs per k step, 512 columns per panel; compared with f32 FMA panels.
+  if (!AmxSupported()) GTEST_SKIP() << "no AMX on this machine";
+  const Shape kShapes[] = {{64, 32}, {33, 66}, {130, 544}, {96, 1030}};
+  ThreadPool pool(2);
+  for (const Shape& s : kShapes) {
+    TestWeight w(DType::kBF16, s.rows, s.cols, 51);
+    for (int64_t T : {int64_t{17}, int64_t{32}, int64_t{33}, int64_t{95}}) {
+      SCOPED_TRACE("rows=" + std::to_string(s.rows) + " cols=" + std::to_string(s.cols) + " T=" + std::to_string(T));
+      const auto x = RandomVector(static_cast<size_t>(T * s.cols), 52);
+      std::vector<float> ref(static_cast<size_t>(T * s.rows)), y(ref.size(), NAN);
+      MatMulReference(x.data(), T, w.mat, ref.data());
+      ASSERT_TRUE(SetActiveIsa(Isa::kAvx512));
+      SetAmxAllowed(true);
+      ASSERT_NE(kern::ActiveAmxBf16(), nullptr);
+      MatMul(x.data(), T, w.mat, y.data(), &pool);
+      ExpectClose(x, T, w.mat, y, ref, 1e-6);
     }
   }
 }

@@ -18,6 +18,15 @@ void ForEachIsa(Fn&& fn) {
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (!SetActiveIsa(isa)) continue;
     SCOPED_TRACE(std::string("isa=") + IsaName(isa));
+    if (isa == Isa::kAvx512 && AmxSupported()) {
+      // The AVX-512 path with and without AMX tiles.
+      SetAmxAllowed(false);
+      fn(isa);
+      SetAmxAllowed(true);
+      SCOPED_TRACE("amx");
+      fn(isa);
+      continue;
+    }
     fn(isa);
   }
   SetActiveIsa(saved);
