@@ -101,6 +101,34 @@ INSTANTIATE_TEST_SUITE_P(Cases, CliGolden, ::testing::ValuesIn(TextCases()), [](
   return n;
 });
 
+// Checkpoints written by transformers 5's save_pretrained (its config and
+// tensor-name dialect: rope_parameters, vision_tower.* without
+// vision_model.), two images each, with transformers' own float64 logits
+// (tools/xcheck_transformers.py, tests/data/transformers5/README.md).
+TEST(CliTransformers5, SavedCheckpointsMatchTransformersLogits) {
+  for (const std::string name : {"t5-mm"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = "tests/data/transformers5/" + name;
+    std::ifstream in(dir + "/inputs.json");
+    const json c = json::parse(in);
+    const std::string inputs = c.contains("enc") ? "--encoder-ids " + Join(c["enc"]) + " --ids " + Join(c["dec"])
+                                                 : "--ids " + Join(c["ids"]);
+    const std::string npy = testing::TempDir() + "/cli_t5x_logits.npy";
+    RunResult r = RunGemma("logits --model " + dir + " " + inputs + " --pixel-values " + dir + "/pv.safetensors --out " + npy);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    std::vector<int64_t> shape, want_shape;
+    const std::vector<float> got = ReadNpyF32(npy, &shape);
+    const std::vector<float> want = ReadNpyF32(dir + "/expected_logits.npy", &want_shape);
+    ASSERT_EQ(shape, want_shape);
+    double err = 0, mx = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      err = std::max(err, static_cast<double>(std::fabs(got[i] - want[i])));
+      mx = std::max(mx, static_cast<double>(std::fabs(want[i])));
+    }
+    EXPECT_LE(err, 2e-4 * std::max(1.0, mx));
+  }
+}
+
 TEST(CliErrors, BadInputGivesOneClearLineAndNonZeroExit) {
   const std::string m = "tests/data/golden/gemma3-tiny-a";
   struct Case {
