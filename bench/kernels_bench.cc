@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "kernels/cpu_features.h"
+#include "kernels/isa_kernels.h"
 #include "kernels/machine_limits.h"
 #include "kernels/matmul.h"
 #include "kernels/quantize.h"
@@ -100,6 +102,58 @@ void BM_Prefill(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(ActiveIsaName());
 }
+
+// AMX prefill (where present) by columns per panel. args: rows, cols, T,
+// threads, panel columns, pieces (1: --compute bf16, 3: f32).
+void BM_PrefillAmx(benchmark::State& state) {
+  if (kern::ActiveAmxBf16() == nullptr) {
+    state.SkipWithError("no AMX");
+    return;
+  }
+  kern::SetAmxPanelColumns(state.range(4));
+  const int64_t rows = state.range(0), cols = state.range(1), T = state.range(2);
+  ThreadPool pool(static_cast<int>(state.range(3)));
+  Mat w = Weights(DType::kBF16, rows, cols);
+  w.compute = state.range(5) == 1 ? ComputeMode::kBF16 : ComputeMode::kF32;
+  const auto x = RandomFloats(static_cast<size_t>(T * cols), 8);
+  std::vector<float> y(static_cast<size_t>(T * rows));
+  for (auto _ : state) {
+    MatMul(x.data(), T, w, y.data(), &pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  kern::SetAmxPanelColumns(512);
+  const double flops = 2.0 * static_cast<double>(T * rows * cols);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_PrefillAmx)
+    ->ArgsProduct({{6912}, {1152}, {512}, {1, 2}, {128, 256, 512, 1024}, {1, 3}})
+    ->ArgNames({"rows", "cols", "T", "threads", "panel_k", "pieces"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The bf16 pair pack alone (per-call work of the AVX512-BF16 and AMX
+// prefill), over a whole 6912 x 1152 matrix in 64-row x 512-column panels.
+void BM_PackBf16Pairs(benchmark::State& state) {
+  const kern::Bf16GemmKernels* g = kern::ActiveBf16Gemm();
+  if (g == nullptr) {
+    state.SkipWithError("no AVX512-BF16");
+    return;
+  }
+  const int64_t rows = 6912, cols = 1152, kc = 512;
+  Mat w = Weights(DType::kBF16, rows, cols);
+  const kern::WeightView view{w.dtype, static_cast<const uint8_t*>(w.data), w.row_bytes(), w.cols};
+  std::vector<uint32_t> panel(static_cast<size_t>(kern::kPanelRows * kc / 2) + 16);
+  uint32_t* p = reinterpret_cast<uint32_t*>((reinterpret_cast<uintptr_t>(panel.data()) + 63) & ~uintptr_t{63});
+  for (auto _ : state) {
+    for (int64_t r0 = 0; r0 < rows; r0 += kern::kPanelRows) {
+      for (int64_t k0 = 0; k0 < cols; k0 += kc) g->pack(view, r0, kern::kPanelRows, k0, std::min(kc, cols - k0), p);
+    }
+    benchmark::DoNotOptimize(p);
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(rows * cols * 2) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_PackBf16Pairs)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // Decode shapes of gemma-3-270m (LM head, MLP, attention) and gemma-3-1b's
 // MLP; threads 1 and 2.

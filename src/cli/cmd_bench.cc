@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
+#include "base/profile.h"
 #include "kernels/cpu_features.h"
 #include "kernels/machine_limits.h"
 #include "kernels/thread_pool.h"
@@ -87,6 +88,8 @@ void AddBenchCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", *threads, "threads (default: all cores)");
   cmd->add_flag("--json", *json_out, "print one JSON object on stdout");
+  auto profile = std::make_shared<bool>(false);
+  cmd->add_flag("--profile", *profile, "print the wall time per block stage of the timed prefill and decode to stderr");
   auto image = std::make_shared<std::string>();
   cmd->add_option("--image", *image, "also time the vision tower on this PNG/JPEG (seconds per image)");
   AddWeightFlags(cmd, weight_flags.get());
@@ -138,9 +141,13 @@ void AddBenchCommand(CLI::App& app) {
     // Warm-up (untimed): the first forward sizes the workspaces and touches
     // fresh pages, which a long-running process pays once.
     session.Start(p);
+    prof::Enable(*profile);
+    prof::Reset();
     const auto t0 = std::chrono::steady_clock::now();
     const float* logits = session.Start(p);
     const auto t_prefill = std::chrono::steady_clock::now();
+    if (*profile) std::fprintf(stderr, "%s", prof::Report("prefill, " + std::to_string(*prompt_tokens) + " tokens").c_str());
+    prof::Enable(false);
     // Untimed context fill in prompt-sized chunks: decode is then timed at
     // position prompt + context (long-context attention cost).
     for (int done = 0; done < *context_tokens;) {
@@ -150,6 +157,8 @@ void AddBenchCommand(CLI::App& app) {
       logits = session.Append(fill.data(), n);
       done += n;
     }
+    prof::Enable(*profile);
+    prof::Reset();
     const auto t1 = std::chrono::steady_clock::now();
     int32_t next = ArgMax(logits, V);
     for (int i = 0; i < *gen_tokens; ++i) {
@@ -157,6 +166,8 @@ void AddBenchCommand(CLI::App& app) {
       next = ArgMax(logits, V);
     }
     const auto t2 = std::chrono::steady_clock::now();
+    if (*profile) std::fprintf(stderr, "%s", prof::Report("decode, " + std::to_string(*gen_tokens) + " tokens").c_str());
+    prof::Enable(false);
     const double prefill_tps = *prompt_tokens / Seconds(t0, t_prefill);
     const double decode_tps = *gen_tokens / Seconds(t1, t2);
 

@@ -196,6 +196,9 @@ const MatMulKernels& ActiveMatMulKernels();
 const PanelGemmKernels* ActivePanelGemm();
 // Null unless the active path is AVX-512 and the CPU has AVX512-BF16.
 const Bf16GemmKernels* ActiveBf16Gemm();
+// Columns per AMX panel (bench/kernels_bench tuning; default 512; a multiple
+// of 32 up to 1024).
+void SetAmxPanelColumns(int64_t k);
 // Null unless the active path is AVX-512 with AVX512-BF16 and AMX is usable
 // and allowed (cpu_features.h: AmxActive).
 const AmxBf16Kernels* ActiveAmxBf16();

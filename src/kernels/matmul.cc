@@ -139,7 +139,9 @@ void MatMulBf16Panels(const kern::Bf16GemmKernels& g, const float* x, int64_t T,
 
 // Columns per AMX panel: 64 rows x 512 bf16 = 64 KiB, in L2 while every
 // block of 32 tokens passes over it (AMX reads its tiles from L2 at speed).
-constexpr int64_t kPanelKAmx = 512;
+// (Tuning knob for bench/kernels_bench: any multiple of 32 up to 1024.)
+int64_t g_panel_k_amx = 512;
+constexpr int64_t kMaxPanelKAmx = 1024;
 
 // bf16 weights on AMX tiles: the activations split once into `pieces` bf16
 // planes (1: --compute bf16; 3: every f32 value exactly), padded to blocks of
@@ -163,8 +165,8 @@ void MatMulAmxBf16(const kern::Bf16GemmKernels& pk, const kern::AmxBf16Kernels& 
       for (int p = 0; p < pieces; ++p) std::fill(rows[p] + valid, rows[p] + Kp, uint16_t{0});
     }
   });
-  constexpr int64_t kMaxPairs = kPanelKAmx / 2;
-  ForEachPanel(pool, parallel, N, K, kPanelKAmx, kern::kPanelRows * kMaxPairs,
+  const int64_t panel_k = g_panel_k_amx;
+  ForEachPanel(pool, parallel, N, K, panel_k, kern::kPanelRows * kMaxPanelKAmx / 2,
                [&](int64_t r0, int n, int64_t k0, int64_t kc, float* scratch) {
                  auto* panel = reinterpret_cast<uint32_t*>(scratch);
                  const int64_t kp = kc / 2, kp16 = (kp + 15) / 16 * 16;
@@ -329,6 +331,10 @@ void MatMul(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool)
     throw Error(std::string("MatMul: unsupported weight dtype ") + DTypeName(w.dtype));
   }
   MatMulFloat(x, T, w, y, pool);
+}
+
+void kern::SetAmxPanelColumns(int64_t k) {
+  if (k >= 32 && k <= kMaxPanelKAmx && k % 32 == 0) g_panel_k_amx = k;
 }
 
 }  // namespace gemma

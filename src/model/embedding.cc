@@ -4,6 +4,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "base/profile.h"
 #include "kernels/ops.h"
 
 namespace gemma {
@@ -27,6 +28,7 @@ void TokenEmbedding::Lookup(const int32_t* ids, int64_t T, float* x) const {
 
 void TokenEmbedding::Logits(const float* x, int64_t T, float* logits, std::optional<double> softcap,
                             ThreadPool* pool) const {
+  prof::Scope ps(prof::kHead);
   MatMul(x, T, table_, logits, pool);
   if (softcap && *softcap > 0) {
     const float c = static_cast<float>(*softcap);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "base/profile.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/thread_pool.h"
@@ -58,7 +59,7 @@ void Stack::Forward(float* x, const StackInputs& in, Workspace& ws, ThreadPool* 
 
 void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadPool* pool) const {
   const LayerWeights& w = w_.layers[l];
-  const int64_t T = in.T, H = cfg_.hidden_size, I = cfg_.intermediate_size;
+  const int64_t T = in.T, H = cfg_.hidden_size;
   const int hd = cfg_.head_dim, heads = cfg_.num_heads, kv_heads = cfg_.num_kv_heads;
   const int64_t qd = static_cast<int64_t>(heads) * hd, kvd = static_cast<int64_t>(kv_heads) * hd;
   const bool full = cfg_.layer_types[l] == LayerKind::kFull;
@@ -71,14 +72,23 @@ void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadP
   Grow(ws.o, T * H);
 
   // 1. Attention: pre-norm, projections, q/k norms, RoPE.
-  NormRows(x, T, H, w.pre_attn_norm, cfg_.rms_norm_eps, ws.xn.data());
-  MatMul(ws.xn.data(), T, w.q_proj, ws.q.data(), pool);
-  MatMul(ws.xn.data(), T, w.k_proj, ws.k.data(), pool);
-  MatMul(ws.xn.data(), T, w.v_proj, ws.v.data(), pool);
+  {
+    prof::Scope ps(prof::kNorms);
+    NormRows(x, T, H, w.pre_attn_norm, cfg_.rms_norm_eps, ws.xn.data());
+  }
+  {
+    prof::Scope ps(prof::kQkvProj);
+    MatMul(ws.xn.data(), T, w.q_proj, ws.q.data(), pool);
+    MatMul(ws.xn.data(), T, w.k_proj, ws.k.data(), pool);
+    MatMul(ws.xn.data(), T, w.v_proj, ws.v.data(), pool);
+  }
   const float* cos = full ? ws.cos_full.data() : ws.cos_local.data();
   const float* sin = full ? ws.sin_full.data() : ws.sin_local.data();
-  NormAndRope(ws.q.data(), T, heads, w.q_norm, cos, sin);
-  NormAndRope(ws.k.data(), T, kv_heads, w.k_norm, cos, sin);
+  {
+    prof::Scope ps(prof::kQkNormRope);
+    NormAndRope(ws.q.data(), T, heads, w.q_norm, cos, sin);
+    NormAndRope(ws.k.data(), T, kv_heads, w.k_norm, cos, sin);
+  }
   if (dump0) {
     Record(in.dump, in.dump_prefix + "layer0_q", ws.q.data(), T * qd);
     Record(in.dump, in.dump_prefix + "layer0_k", ws.k.data(), T * kvd);
@@ -117,29 +127,59 @@ void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadP
     job.out = ws.attn.data() + sq.begin * qd;
   }
   AttnShape shape{heads, kv_heads, hd, static_cast<float>(1.0 / std::sqrt(cfg_.query_pre_attn_scalar))};
-  AttendBatch(shape, ws.jobs.data(), num_seqs, pool);
+  {
+    prof::Scope ps(prof::kAttention);
+    AttendBatch(shape, ws.jobs.data(), num_seqs, pool);
+  }
   if (dump0) Record(in.dump, in.dump_prefix + "layer0_attn_output", ws.attn.data(), T * qd);
   // Each chunk's keys enter its cache only after every query has attended.
-  for (int64_t i = 0; i < num_seqs; ++i) {
-    const SeqRows& sq = seqs[i];
-    if (sq.kv)
-      sq.kv->layers[l].Append(ws.k.data() + sq.begin * kvd, ws.v.data() + sq.begin * kvd, in.positions + sq.begin,
-                              sq.n);
+  {
+    prof::Scope ps(prof::kKvAppend);
+    for (int64_t i = 0; i < num_seqs; ++i) {
+      const SeqRows& sq = seqs[i];
+      if (sq.kv)
+        sq.kv->layers[l].Append(ws.k.data() + sq.begin * kvd, ws.v.data() + sq.begin * kvd,
+                                in.positions + sq.begin, sq.n);
+    }
   }
 
+  OutputAndMlp(w, x, T, ws, pool);
+}
+
+void Stack::OutputAndMlp(const LayerWeights& w, float* x, int64_t T, Workspace& ws, ThreadPool* pool) const {
+  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
   // 3. Output projection, post-norm, residual.
-  MatMul(ws.attn.data(), T, w.o_proj, ws.o.data(), pool);
-  NormRows(ws.o.data(), T, H, w.post_attn_norm, cfg_.rms_norm_eps, ws.o.data());
-  Add(ws.o.data(), x, T * H);
+  {
+    prof::Scope ps(prof::kOutProj);
+    MatMul(ws.attn.data(), T, w.o_proj, ws.o.data(), pool);
+  }
+  {
+    prof::Scope ps(prof::kNorms);
+    NormRows(ws.o.data(), T, H, w.post_attn_norm, cfg_.rms_norm_eps, ws.o.data());
+    Add(ws.o.data(), x, T * H);
+  }
 
   // 4. GeGLU MLP: pre-norm, gate/up, gelu_tanh(gate) * up, down, post-norm, residual.
   Grow(ws.gate, T * I);
   Grow(ws.up, T * I);
-  NormRows(x, T, H, w.pre_ffw_norm, cfg_.rms_norm_eps, ws.xn.data());
-  MatMul(ws.xn.data(), T, w.gate_proj, ws.gate.data(), pool);
-  MatMul(ws.xn.data(), T, w.up_proj, ws.up.data(), pool);
-  GeluTanhMul(ws.gate.data(), ws.up.data(), T * I, ws.gate.data());
-  MatMul(ws.gate.data(), T, w.down_proj, ws.o.data(), pool);
+  {
+    prof::Scope ps(prof::kNorms);
+    NormRows(x, T, H, w.pre_ffw_norm, cfg_.rms_norm_eps, ws.xn.data());
+  }
+  {
+    prof::Scope ps(prof::kGateUpProj);
+    MatMul(ws.xn.data(), T, w.gate_proj, ws.gate.data(), pool);
+    MatMul(ws.xn.data(), T, w.up_proj, ws.up.data(), pool);
+  }
+  {
+    prof::Scope ps(prof::kGelu);
+    GeluTanhMul(ws.gate.data(), ws.up.data(), T * I, ws.gate.data());
+  }
+  {
+    prof::Scope ps(prof::kDownProj);
+    MatMul(ws.gate.data(), T, w.down_proj, ws.o.data(), pool);
+  }
+  prof::Scope ps(prof::kNorms);
   NormRows(ws.o.data(), T, H, w.post_ffw_norm, cfg_.rms_norm_eps, ws.o.data());
   Add(ws.o.data(), x, T * H);
 }

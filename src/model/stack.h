@@ -84,6 +84,8 @@ class Stack {
 
  private:
   void Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadPool* pool) const;
+  // Steps 3-4 of Layer: output projection and the MLP, each with its norms and residual.
+  void OutputAndMlp(const LayerWeights& w, float* x, int64_t T, Workspace& ws, ThreadPool* pool) const;
   // Per-head RMSNorm (q_norm / k_norm) of rows [T, heads*hd], then optional RoPE.
   void NormAndRope(float* rows, int64_t T, int heads, const std::vector<float>& norm, const float* cos,
                    const float* sin) const;
