@@ -106,7 +106,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, CliGolden, ::testing::ValuesIn(TextCases()), [](
 // vision_model.), two images each, with transformers' own float64 logits
 // (tools/xcheck_transformers.py, tests/data/transformers5/README.md).
 TEST(CliTransformers5, SavedCheckpointsMatchTransformersLogits) {
-  for (const std::string name : {"t5-mm"}) {
+  for (const std::string name : {"gemma3-mm", "t5-mm"}) {
     SCOPED_TRACE(name);
     const std::string dir = "tests/data/transformers5/" + name;
     std::ifstream in(dir + "/inputs.json");

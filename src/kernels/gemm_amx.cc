@@ -2,9 +2,12 @@
 //
 // TDPBF16PS multiplies a 16 x 32 tile of bf16 activations by a 16-pair x 16
 // tile of bf16 weight pairs into a 16 x 16 f32 tile: 16K multiply-adds per
-// instruction, ~13x the AVX-512 FMA rate per core. The weight panel is the
-// AVX512-BF16 one ([k/2][kPanelRows] pairs), which is exactly AMX's B
-// layout with a 256-byte row stride, so the pack is shared.
+// instruction, ~13x the AVX-512 FMA rate per core. Both operands are laid
+// out in whole tiles of 1 KiB, so each tile load reads 16 consecutive cache
+// lines: the weight panel as [k/32][16-row group][16 pairs][16 rows] of
+// bf16 pairs (AMX's B layout), the activations as [t/16][k/32][16][32] bf16
+// (the A layout). Strided tile loads (a 256-byte panel row, a K-long
+// activation row) ran at a third of this speed.
 //
 // Activations come as `pieces` bf16 planes whose sum is the f32 value
 // (SplitBf16): 1 plane for --compute bf16, 3 planes for f32, which hold all
@@ -19,6 +22,7 @@
 
 #include <cstring>
 
+#include "kernels/gemm_simd-inl.h"
 #include "kernels/isa_kernels.h"
 
 namespace gemma::kern {
@@ -39,6 +43,23 @@ void ConfigureTiles() {
     cfg.rows[t] = 16;
   }
   _tile_loadconfig(&cfg);
+}
+
+// One B tile: 16 pairs of k x 16 rows.
+constexpr int kTileWords = 256;
+
+// W rows r0 .. r0+n, columns k0 .. k0+kc (even) as B tiles, tile (s, g) at
+// panel + (s * kPanelVecs + g) * kTileWords; pairs up to a multiple of 16 zeroed.
+void PackAmx(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, uint32_t* panel) {
+  ForEachBf16PairColumn(w, r0, n, k0, kc, [&](int64_t p, int g, __m512i pair) {
+    _mm512_store_si512(panel + ((p / 16) * kPanelVecs + g) * kTileWords + (p % 16) * 16, pair);
+  });
+  const int64_t kp = kc / 2;
+  for (int64_t p = kp; p % 16 != 0; ++p) {
+    for (int g = 0; g < kPanelVecs; ++g) {
+      _mm512_store_si512(panel + ((p / 16) * kPanelVecs + g) * kTileWords + (p % 16) * 16, _mm512_setzero_si512());
+    }
+  }
 }
 
 // hi = bf16(x) (nearest even), mid = bf16(x - hi), lo = bf16(x - hi - mid):
@@ -114,29 +135,29 @@ void StoreAcc(const Block& b, float (*c)[256]) {
   }
 }
 
-// y[t*ldy + r] (+)= sum_{p < pieces} sum_{k < 2 kp} x[p][t*ldx + k] * W[r][k]
-// for t < T, r < n. x planes hold 32-token blocks (rows up to T rounded up
-// to 32, zero-filled) of ldx bf16 (k up to 2 kp rounded up to 32,
-// zero-filled); the panel holds kp rounded up to 16 pairs (zero-filled).
-void GemmAmxBf16(const uint16_t* const* x, int pieces, int64_t ldx, int64_t T, const uint32_t* panel, int n,
-                 int64_t kp, float* y, int64_t ldy, bool accumulate) {
+// y[t*ldy + r] (+)= sum_{p < pieces} sum_{k < 2 kp} x[p][t][k] * W[r][k] for
+// t < T, r < n. x planes are A tiles, tile (t/16, kb) at
+// x[p] + (t/16 * x_blocks + kb) * 512, rows up to T rounded up to 32 and
+// columns up to 2 kp rounded up to 32 zero-filled; this panel's columns start
+// at block kb0. The panel is PackAmx's.
+void GemmAmxBf16(const uint16_t* const* x, int pieces, int64_t x_blocks, int64_t kb0, int64_t T,
+                 const uint32_t* panel, int n, int64_t kp, float* y, int64_t ldy, bool accumulate) {
   ConfigureTiles();
   alignas(64) float c[4][256];
   const int64_t steps = (kp + 15) / 16;
-  const size_t xstride = static_cast<size_t>(ldx) * sizeof(uint16_t);
-  constexpr size_t kPanelStride = kPanelRows * sizeof(uint32_t);
+  constexpr int kATile = 512;  // bf16
   for (int64_t t0 = 0; t0 < T; t0 += 32) {
     for (int r0 = 0; r0 < n; r0 += 32) {
       const Block b{y + t0 * ldy + r0, ldy, static_cast<int>(T - t0 < 32 ? T - t0 : 32), n - r0 < 32 ? n - r0 : 32};
       LoadAcc(b, accumulate, c);
+      const int64_t a0 = ((t0 / 16) * x_blocks + kb0) * kATile, a1 = a0 + x_blocks * kATile;
       for (int64_t s = 0; s < steps; ++s) {
-        const uint32_t* w = panel + s * 16 * kPanelRows + r0;
-        _tile_loadd(6, w, kPanelStride);
-        _tile_loadd(7, w + 16, kPanelStride);
+        const uint32_t* w = panel + (s * kPanelVecs + r0 / 16) * kTileWords;
+        _tile_loadd(6, w, 64);
+        _tile_loadd(7, w + kTileWords, 64);
         for (int p = 0; p < pieces; ++p) {
-          const uint16_t* xa = x[p] + t0 * ldx + s * 32;
-          _tile_loadd(4, xa, xstride);
-          _tile_loadd(5, xa + 16 * ldx, xstride);
+          _tile_loadd(4, x[p] + a0 + s * kATile, 64);
+          _tile_loadd(5, x[p] + a1 + s * kATile, 64);
           _tile_dpbf16ps(0, 4, 6);
           _tile_dpbf16ps(1, 4, 7);
           _tile_dpbf16ps(2, 5, 6);
@@ -178,6 +199,6 @@ double AmxBurn(int64_t iters, float* sink) {
 
 }  // namespace
 
-const AmxBf16Kernels kAmxBf16Gemm = {SplitBf16, GemmAmxBf16, AmxBurn};
+const AmxBf16Kernels kAmxBf16Gemm = {PackAmx, SplitBf16, GemmAmxBf16, AmxBurn};
 
 }  // namespace gemma::kern

@@ -130,18 +130,26 @@ struct Bf16GemmKernels {
 };
 
 // Prefill with bf16 weights on AMX tiles (gemm_amx.cc), where the CPU has
-// AMX-BF16 and the OS grants the tile state. The panel is
-// Bf16GemmKernels::pack's, with rows up to kp rounded up to 16 pairs zeroed.
+// AMX-BF16 and the OS grants the tile state. Operands are stored as whole
+// 1 KiB tiles (see gemm_amx.cc).
+inline constexpr int64_t kAmxATileElems = 16 * 32;  // bf16: 16 tokens x 32 columns
 struct AmxBf16Kernels {
+  // bf16 weight rows [r0, r0+n) (rows >= n zero), columns [k0, k0+kc) (k0,
+  // kc even) as B tiles: pairs (2k, 2k+1) of 16 rows, tile (k/32, r/16) at
+  // panel + ((k/32) * (kPanelRows/16) + r/16) * 256; pairs up to a multiple
+  // of 16 zeroed. panel: 64-byte aligned.
+  void (*pack)(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, uint32_t* panel);
   // Splits x into `pieces` (1..3) bf16 planes out[0..pieces) whose sum is x:
   // out[0] = bf16(x) (nearest even), out[i] = bf16(x - sum of the earlier).
   // Three planes hold every f32 exactly (but for subnormal remainders).
   void (*split)(const float* x, int64_t n, int pieces, uint16_t* const* out);
-  // y[t*ldy + r] (+)= sum_p sum_{k < 2 kp} x[p][t*ldx + k] * W[r][k] for
-  // t < T, r < n. The planes hold rows up to T rounded up to 32 and columns
-  // up to 2 kp rounded up to 32 (readable; their values meet zero weights).
-  void (*gemm)(const uint16_t* const* x, int pieces, int64_t ldx, int64_t T, const uint32_t* panel, int n,
-               int64_t kp, float* y, int64_t ldy, bool accumulate);
+  // y[t*ldy + r] (+)= sum_p sum_{k < 2 kp} x[p](t, kb0*32 + k) * W[r][k0 + k]
+  // for t < T, r < n, over a pack() panel. Planes are A tiles: element (t, k)
+  // at x[p][((t/16) * x_blocks + k/32) * 512 + (t%16) * 32 + k%32], with rows
+  // up to T rounded up to 32 and columns up to x_blocks * 32 readable (those
+  // past the matrix zero).
+  void (*gemm)(const uint16_t* const* x, int pieces, int64_t x_blocks, int64_t kb0, int64_t T,
+               const uint32_t* panel, int n, int64_t kp, float* y, int64_t ldy, bool accumulate);
   // As MatMulKernels::fma_burn with TDPBF16PS (the AMX bf16 peak).
   double (*burn)(int64_t iters, float* sink);
 };
@@ -196,7 +204,10 @@ const MatMulKernels& ActiveMatMulKernels();
 const PanelGemmKernels* ActivePanelGemm();
 // Null unless the active path is AVX-512 and the CPU has AVX512-BF16.
 const Bf16GemmKernels* ActiveBf16Gemm();
-// Columns per AMX panel (bench/kernels_bench tuning; default 512; a multiple
+// Tests: makes ActiveAmxBf16() return `k` (null: back to the hardware's), so
+// the AMX driver and layouts run without AMX under an emulated gemm.
+void SetAmxKernelsForTest(const AmxBf16Kernels* k);
+// Columns per AMX panel (bench/kernels_bench tuning; default 128; a multiple
 // of 32 up to 1024).
 void SetAmxPanelColumns(int64_t k);
 // Null unless the active path is AVX-512 with AVX512-BF16 and AMX is usable

@@ -35,7 +35,14 @@ const PanelGemmKernels* ActivePanelGemm() {
   return nullptr;
 }
 const Int8GemmKernels* ActiveInt8Gemm() { return ActiveIsa() == Isa::kAvx512 ? &kAvx512Int8Gemm : nullptr; }
-const AmxBf16Kernels* ActiveAmxBf16() { return AmxActive() ? &kAmxBf16Gemm : nullptr; }
+namespace {
+const AmxBf16Kernels* g_amx_for_test = nullptr;
+}  // namespace
+void SetAmxKernelsForTest(const AmxBf16Kernels* k) { g_amx_for_test = k; }
+const AmxBf16Kernels* ActiveAmxBf16() {
+  if (g_amx_for_test != nullptr) return g_amx_for_test;
+  return AmxActive() ? &kAmxBf16Gemm : nullptr;
+}
 const Bf16GemmKernels* ActiveBf16Gemm() {
   return ActiveIsa() == Isa::kAvx512 && GetCpuFeatures().avx512_bf16 ? &kAvx512Bf16Gemm : nullptr;
 }
@@ -137,43 +144,51 @@ void MatMulBf16Panels(const kern::Bf16GemmKernels& g, const float* x, int64_t T,
                });
 }
 
-// Columns per AMX panel: 64 rows x 512 bf16 = 64 KiB, in L2 while every
-// block of 32 tokens passes over it (AMX reads its tiles from L2 at speed).
+// Columns per AMX panel: 64 rows x 128 bf16 = 16 KiB of B tiles, which stay
+// in L1 with a 32-token block's A tiles while every token block passes.
+// Measured (kernels_bench BM_PrefillAmx, Xeon with AMX, 2 threads, 6912 x
+// 1152 x 512): 128 columns 993 GFLOP/s (1 plane) / 420 (3 planes), 256:
+// 812 / 358, 512: 797 / 292, 1024: 784 / 305; noisy shared machine.
 // (Tuning knob for bench/kernels_bench: any multiple of 32 up to 1024.)
-int64_t g_panel_k_amx = 512;
+int64_t g_panel_k_amx = 128;
 constexpr int64_t kMaxPanelKAmx = 1024;
 
 // bf16 weights on AMX tiles: the activations split once into `pieces` bf16
-// planes (1: --compute bf16; 3: every f32 value exactly), padded to blocks of
-// 32 tokens and 32 columns with zeros, then the AVX512-BF16 panels.
-void MatMulAmxBf16(const kern::Bf16GemmKernels& pk, const kern::AmxBf16Kernels& g, int pieces, const float* x,
-                   int64_t T, const Mat& w, float* y, ThreadPool* pool) {
+// planes (1: --compute bf16; 3: every f32 value exactly) in A-tile order,
+// padded to blocks of 32 tokens and 32 columns with zeros, then panels of
+// B tiles.
+void MatMulAmxBf16(const kern::AmxBf16Kernels& g, int pieces, const float* x, int64_t T, const Mat& w, float* y,
+                   ThreadPool* pool) {
   const kern::WeightView view = ViewOf(w);
   const int64_t K = w.cols, N = w.rows;
-  const int64_t Kp = (K + 31) / 32 * 32, Tp = (T + 31) / 32 * 32;
+  const int64_t KB = (K + 31) / 32, Tp = (T + 31) / 32 * 32;
   const bool parallel = UsePool(pool, w, T);
-  const size_t plane = static_cast<size_t>(Tp * Kp);
+  const size_t plane = static_cast<size_t>(Tp * KB * 32);
   thread_local std::vector<uint16_t> buffer;
   if (buffer.size() < plane * pieces + 32) buffer.resize(plane * pieces + 32);
   uint16_t* base = reinterpret_cast<uint16_t*>((reinterpret_cast<uintptr_t>(buffer.data()) + 63) & ~uintptr_t{63});
   uint16_t* planes[3] = {base, base + plane, base + 2 * plane};
-  ForRows(pool, parallel, Tp, 1, [&](int64_t t0, int64_t t1, int) {
+  ForRows(pool, parallel, Tp, 16, [&](int64_t t0, int64_t t1, int) {
+    thread_local std::vector<uint16_t> rows_buf;
+    if (rows_buf.size() < static_cast<size_t>(3 * KB * 32)) rows_buf.resize(static_cast<size_t>(3 * KB * 32));
+    uint16_t* rows[3] = {rows_buf.data(), rows_buf.data() + KB * 32, rows_buf.data() + 2 * KB * 32};
     for (int64_t t = t0; t < t1; ++t) {
-      uint16_t* rows[3] = {planes[0] + t * Kp, planes[1] + t * Kp, planes[2] + t * Kp};
       const int64_t valid = t < T ? K : 0;
       if (valid > 0) g.split(x + t * K, K, pieces, rows);
-      for (int p = 0; p < pieces; ++p) std::fill(rows[p] + valid, rows[p] + Kp, uint16_t{0});
+      for (int p = 0; p < pieces; ++p) {
+        std::fill(rows[p] + valid, rows[p] + KB * 32, uint16_t{0});
+        uint16_t* dst = planes[p] + (t / 16) * KB * kern::kAmxATileElems + (t % 16) * 32;
+        for (int64_t kb = 0; kb < KB; ++kb) std::memcpy(dst + kb * kern::kAmxATileElems, rows[p] + kb * 32, 64);
+      }
     }
   });
   const int64_t panel_k = g_panel_k_amx;
   ForEachPanel(pool, parallel, N, K, panel_k, kern::kPanelRows * kMaxPanelKAmx / 2,
                [&](int64_t r0, int n, int64_t k0, int64_t kc, float* scratch) {
                  auto* panel = reinterpret_cast<uint32_t*>(scratch);
-                 const int64_t kp = kc / 2, kp16 = (kp + 15) / 16 * 16;
-                 pk.pack(view, r0, n, k0, kc, panel);
-                 std::fill(panel + kp * kern::kPanelRows, panel + kp16 * kern::kPanelRows, 0u);
-                 const uint16_t* xs[3] = {planes[0] + k0, planes[1] + k0, planes[2] + k0};
-                 g.gemm(xs, pieces, Kp, T, panel, n, kp, y + r0, N, k0 > 0);
+                 g.pack(view, r0, n, k0, kc, panel);
+                 const uint16_t* xs[3] = {planes[0], planes[1], planes[2]};
+                 g.gemm(xs, pieces, KB, k0 / 32, T, panel, n, kc / 2, y + r0, N, k0 > 0);
                });
 }
 
@@ -223,9 +238,9 @@ void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* 
   if (w.dtype == DType::kBF16 && K % 2 == 0) {
     // AMX: f32 activations as three exact bf16 planes (the products of f32
     // compute), or one rounded plane for --compute bf16.
-    const kern::AmxBf16Kernels* amx = kern::ActiveAmxBf16();
+    if (const kern::AmxBf16Kernels* amx = kern::ActiveAmxBf16())
+      return MatMulAmxBf16(*amx, bf16_compute ? 1 : 3, x, T, w, y, pool);
     const kern::Bf16GemmKernels* g = kern::ActiveBf16Gemm();
-    if (amx != nullptr && g != nullptr) return MatMulAmxBf16(*g, *amx, bf16_compute ? 1 : 3, x, T, w, y, pool);
     if (bf16_compute && g != nullptr) return MatMulBf16Panels(*g, x, T, w, y, pool);
   }
   if (const kern::PanelGemmKernels* g = kern::ActivePanelGemm()) return MatMulPanels(*g, x, T, w, y, pool);

@@ -135,6 +135,61 @@ TEST(MatMul, AmxSplitPlanesSumToTheF32Value) {
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(h[i], F32ToBF16(x[i]));
 }
 
+// The AMX gemm's contract (isa_kernels.h) in plain C++, to run the AMX
+// driver, weight pack and activation layout on machines without AMX.
+void EmulatedAmxGemm(const uint16_t* const* x, int pieces, int64_t x_blocks, int64_t kb0, int64_t T,
+                     const uint32_t* panel, int n, int64_t kp, float* y, int64_t ldy, bool accumulate) {
+  constexpr int64_t kGroups = kern::kPanelRows / 16;
+  for (int64_t t = 0; t < T; ++t) {
+    for (int r = 0; r < n; ++r) {
+      float acc = accumulate ? y[t * ldy + r] : 0.f;
+      for (int p = 0; p < pieces; ++p) {
+        for (int64_t q = 0; q < (kp + 15) / 16 * 16; ++q) {
+          const uint32_t wp = panel[((q / 16) * kGroups + r / 16) * 256 + (q % 16) * 16 + r % 16];
+          for (int e = 0; e < 2; ++e) {
+            const int64_t k = kb0 * 32 + 2 * q + e;
+            const uint16_t xv = x[p][((t / 16) * x_blocks + k / 32) * kern::kAmxATileElems + (t % 16) * 32 + k % 32];
+            acc += BF16ToF32(xv) * BF16ToF32(static_cast<uint16_t>(wp >> (16 * e)));
+          }
+        }
+      }
+      y[t * ldy + r] = acc;
+    }
+  }
+}
+
+TEST(MatMul, AmxDriverAndLayoutsUnderEmulation) {
+  if (!GetCpuFeatures().avx512_bf16 || !IsaSupported(Isa::kAvx512)) GTEST_SKIP() << "no AVX512-BF16";
+  const kern::AmxBf16Kernels emulated{kern::kAmxBf16Gemm.pack, kern::kAmxBf16Gemm.split, EmulatedAmxGemm, nullptr};
+  const Isa saved = ActiveIsa();
+  ASSERT_TRUE(SetActiveIsa(Isa::kAvx512));
+  kern::SetAmxKernelsForTest(&emulated);
+  kern::SetAmxPanelColumns(64);  // several column panels on small shapes
+  ThreadPool pool(2);
+  const Shape kShapes[] = {{33, 66}, {130, 544}, {70, 1100}};
+  for (const Shape& s : kShapes) {
+    TestWeight w(DType::kBF16, s.rows, s.cols, 61);
+    for (int64_t T : {int64_t{17}, int64_t{33}, int64_t{70}}) {
+      SCOPED_TRACE("rows=" + std::to_string(s.rows) + " cols=" + std::to_string(s.cols) + " T=" + std::to_string(T));
+      const auto x = RandomVector(static_cast<size_t>(T * s.cols), 62);
+      std::vector<float> ref(static_cast<size_t>(T * s.rows)), y(ref.size(), NAN);
+      MatMulReference(x.data(), T, w.mat, ref.data());
+      MatMul(x.data(), T, w.mat, y.data(), &pool);  // f32: three exact planes
+      ExpectClose(x, T, w.mat, y, ref, 1e-6);
+      w.mat.compute = ComputeMode::kBF16;  // one rounded plane
+      std::vector<float> xr(x);
+      for (float& v : xr) v = BF16ToF32(F32ToBF16(v));
+      MatMulReference(xr.data(), T, w.mat, ref.data());
+      MatMul(x.data(), T, w.mat, y.data(), &pool);
+      ExpectClose(xr, T, w.mat, y, ref, 1e-6);
+      w.mat.compute = ComputeMode::kF32;
+    }
+  }
+  kern::SetAmxPanelColumns(128);
+  kern::SetAmxKernelsForTest(nullptr);
+  SetActiveIsa(saved);
+}
+
 TEST(MatMul, AmxPathCoversPanelEdges) {
   // Shapes around AMX's blocks: 32 tokens x 32 rows per tile block, 16
   // pairs per k step, 512 columns per panel; compared with f32 FMA panels.
