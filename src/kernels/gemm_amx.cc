@@ -80,8 +80,8 @@ void SplitBf16(const float* x, int64_t n, int pieces, uint16_t* const* out) {
   }
 }
 
-// Loads (or zeroes) the 2 x 2 accumulator tiles of tokens t0.., rows r0..
-// Full blocks go straight between y and the tiles; edge blocks through `c`.
+// The 2 x 2 accumulator tiles' block of y: 32 tokens x 32 rows, fewer at
+// the edges (those go through staging tiles).
 struct Block {
   float* y;
   int64_t ldy;
@@ -89,7 +89,20 @@ struct Block {
   bool Full() const { return tokens == 32 && rows == 32; }
 };
 
-float* EdgeTile(float (*c)[256], int i) { return c[i]; }
+// Where the four accumulator tiles are loaded from and stored to: y itself
+// for a full block, else the 16 x 16 staging tiles c[0..3].
+struct AccPlace {
+  float* p[4];
+  size_t stride;
+};
+
+AccPlace PlaceOf(const Block& b, float (*c)[256]) {
+  if (!b.Full()) return {{c[0], c[1], c[2], c[3]}, 64};
+  return {{b.y, b.y + 16, b.y + 16 * b.ldy, b.y + 16 * b.ldy + 16}, static_cast<size_t>(b.ldy) * sizeof(float)};
+}
+
+// Staging element of token t, row r of the block (tile (t/16, r/16)).
+float& Staged(float (*c)[256], int t, int r) { return c[(t / 16) * 2 + r / 16][(t % 16) * 16 + r % 16]; }
 
 void LoadAcc(const Block& b, bool accumulate, float (*c)[256]) {
   if (!accumulate) {
@@ -99,39 +112,28 @@ void LoadAcc(const Block& b, bool accumulate, float (*c)[256]) {
     _tile_zero(3);
     return;
   }
-  if (b.Full()) {
-    const size_t stride = static_cast<size_t>(b.ldy) * sizeof(float);
-    _tile_loadd(0, b.y, stride);
-    _tile_loadd(1, b.y + 16, stride);
-    _tile_loadd(2, b.y + 16 * b.ldy, stride);
-    _tile_loadd(3, b.y + 16 * b.ldy + 16, stride);
-    return;
+  if (!b.Full()) {
+    std::memset(c, 0, 4 * 256 * sizeof(float));
+    for (int t = 0; t < b.tokens; ++t) {
+      for (int r = 0; r < b.rows; ++r) Staged(c, t, r) = b.y[t * b.ldy + r];
+    }
   }
-  std::memset(c, 0, 4 * 256 * sizeof(float));
-  for (int t = 0; t < b.tokens; ++t) {
-    for (int r = 0; r < b.rows; ++r) EdgeTile(c, (t / 16) * 2 + r / 16)[(t % 16) * 16 + r % 16] = b.y[t * b.ldy + r];
-  }
-  _tile_loadd(0, c[0], 64);
-  _tile_loadd(1, c[1], 64);
-  _tile_loadd(2, c[2], 64);
-  _tile_loadd(3, c[3], 64);
+  const AccPlace a = PlaceOf(b, c);
+  _tile_loadd(0, a.p[0], a.stride);
+  _tile_loadd(1, a.p[1], a.stride);
+  _tile_loadd(2, a.p[2], a.stride);
+  _tile_loadd(3, a.p[3], a.stride);
 }
 
 void StoreAcc(const Block& b, float (*c)[256]) {
-  if (b.Full()) {
-    const size_t stride = static_cast<size_t>(b.ldy) * sizeof(float);
-    _tile_stored(0, b.y, stride);
-    _tile_stored(1, b.y + 16, stride);
-    _tile_stored(2, b.y + 16 * b.ldy, stride);
-    _tile_stored(3, b.y + 16 * b.ldy + 16, stride);
-    return;
-  }
-  _tile_stored(0, c[0], 64);
-  _tile_stored(1, c[1], 64);
-  _tile_stored(2, c[2], 64);
-  _tile_stored(3, c[3], 64);
+  const AccPlace a = PlaceOf(b, c);
+  _tile_stored(0, a.p[0], a.stride);
+  _tile_stored(1, a.p[1], a.stride);
+  _tile_stored(2, a.p[2], a.stride);
+  _tile_stored(3, a.p[3], a.stride);
+  if (b.Full()) return;
   for (int t = 0; t < b.tokens; ++t) {
-    for (int r = 0; r < b.rows; ++r) b.y[t * b.ldy + r] = EdgeTile(c, (t / 16) * 2 + r / 16)[(t % 16) * 16 + r % 16];
+    for (int r = 0; r < b.rows; ++r) b.y[t * b.ldy + r] = Staged(c, t, r);
   }
 }
 
