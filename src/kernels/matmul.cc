@@ -71,7 +71,7 @@ bool UsePool(ThreadPool* pool, const Mat& w, int64_t T) {
 
 // fn(r0, r1) over [0, rows) in chunks, on the pool when worth it.
 void ForRows(ThreadPool* pool, bool parallel, int64_t rows, int64_t min_chunk,
-             const std::function<void(int64_t, int64_t, int)>& fn) {
+             FunctionRef<void(int64_t, int64_t, int)> fn) {
   if (parallel) {
     pool->ParallelFor(rows, min_chunk, fn);
   } else {
@@ -199,8 +199,9 @@ void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* 
 }
 
 void MatMulQuant(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool) {
-  Check(w.cols % kQuantBlockSize == 0,
-        "MatMul: quantized weight with " + std::to_string(w.cols) + " columns (not a multiple of 32)");
+  // The message is built only on failure: decode calls this per matrix.
+  if (w.cols % kQuantBlockSize != 0)
+    throw Error("MatMul: quantized weight with " + std::to_string(w.cols) + " columns (not a multiple of 32)");
   const kern::MatMulKernels& k = kern::ActiveMatMulKernels();
   thread_local QuantizedActivations acts;  // reused: decode calls this per token
   QuantizeActivations(x, T, w.cols, &acts);

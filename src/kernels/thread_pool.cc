@@ -86,7 +86,7 @@ void ThreadPool::WorkerLoop(int index) {
   }
 }
 
-void ThreadPool::Run(int64_t num_tasks, const std::function<void(int64_t, int)>& fn) {
+void ThreadPool::Run(int64_t num_tasks, FunctionRef<void(int64_t, int)> fn) {
   if (num_tasks <= 0) return;
   if (num_threads_ == 1 || num_tasks == 1) {
     for (int64_t t = 0; t < num_tasks; ++t) fn(t, 0);
@@ -115,7 +115,7 @@ void ThreadPool::Run(int64_t num_tasks, const std::function<void(int64_t, int)>&
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t min_chunk,
-                             const std::function<void(int64_t, int64_t, int)>& fn) {
+                             FunctionRef<void(int64_t, int64_t, int)> fn) {
   if (n <= 0) return;
   min_chunk = std::max<int64_t>(1, min_chunk);
   int64_t chunks = std::min<int64_t>(num_threads_ * 4, (n + min_chunk - 1) / min_chunk);

@@ -13,10 +13,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "kernels/function_ref.h"
 
 namespace gemma {
 
@@ -37,12 +38,12 @@ class ThreadPool {
   // Calls fn(task, thread_index) for every task in [0, num_tasks), spread over
   // all threads; returns when all are done. thread_index < num_threads().
   // Not reentrant: fn must not call Run on the same pool.
-  void Run(int64_t num_tasks, const std::function<void(int64_t task, int thread)>& fn);
+  void Run(int64_t num_tasks, FunctionRef<void(int64_t task, int thread)> fn);
 
   // Splits [0, n) into contiguous chunks of at least min_chunk items, one
   // call fn(begin, end, thread) per chunk.
   void ParallelFor(int64_t n, int64_t min_chunk,
-                   const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
+                   FunctionRef<void(int64_t begin, int64_t end, int thread)> fn);
 
  private:
   void WorkerLoop(int index);
@@ -53,7 +54,7 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  const std::function<void(int64_t, int)>* job_ = nullptr;
+  const FunctionRef<void(int64_t, int)>* job_ = nullptr;
   int64_t num_tasks_ = 0;
   std::atomic<int64_t> next_task_{0};
   // Job generation (bits 32..63), closed flag (bit 31: no more workers may
