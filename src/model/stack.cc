@@ -72,9 +72,11 @@ void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadP
 
   // 1. Attention: pre-norm, projections, q/k norms, RoPE.
   NormRows(x, T, H, w.pre_attn_norm, cfg_.rms_norm_eps, ws.xn.data());
-  MatMul(ws.xn.data(), T, w.q_proj, ws.q.data(), pool);
-  MatMul(ws.xn.data(), T, w.k_proj, ws.k.data(), pool);
-  MatMul(ws.xn.data(), T, w.v_proj, ws.v.data(), pool);
+  {
+    const Mat* mats[] = {&w.q_proj, &w.k_proj, &w.v_proj};
+    float* outs[] = {ws.q.data(), ws.k.data(), ws.v.data()};
+    MatMulShared(ws.xn.data(), T, mats, outs, 3, pool);
+  }
   const float* cos = full ? ws.cos_full.data() : ws.cos_local.data();
   const float* sin = full ? ws.sin_full.data() : ws.sin_local.data();
   NormAndRope(ws.q.data(), T, heads, w.q_norm, cos, sin);
@@ -136,8 +138,11 @@ void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadP
   Grow(ws.gate, T * I);
   Grow(ws.up, T * I);
   NormRows(x, T, H, w.pre_ffw_norm, cfg_.rms_norm_eps, ws.xn.data());
-  MatMul(ws.xn.data(), T, w.gate_proj, ws.gate.data(), pool);
-  MatMul(ws.xn.data(), T, w.up_proj, ws.up.data(), pool);
+  {
+    const Mat* mats[] = {&w.gate_proj, &w.up_proj};
+    float* outs[] = {ws.gate.data(), ws.up.data()};
+    MatMulShared(ws.xn.data(), T, mats, outs, 2, pool);
+  }
   GeluTanhMul(ws.gate.data(), ws.up.data(), T * I, ws.gate.data());
   MatMul(ws.gate.data(), T, w.down_proj, ws.o.data(), pool);
   NormRows(ws.o.data(), T, H, w.post_ffw_norm, cfg_.rms_norm_eps, ws.o.data());
