@@ -15,5 +15,9 @@ class Error : public std::runtime_error {
 inline void Check(bool cond, const std::string& message) {
   if (!cond) throw Error(message);
 }
+// A literal message makes no std::string unless it fails (per-token checks).
+inline void Check(bool cond, const char* message) {
+  if (!cond) throw Error(message);
+}
 
 }  // namespace gemma

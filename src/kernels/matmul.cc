@@ -79,12 +79,43 @@ bool UsePool(ThreadPool* pool, const Mat& w, int64_t T) {
 
 // fn(r0, r1) over [0, rows) in chunks, on the pool when worth it.
 void ForRows(ThreadPool* pool, bool parallel, int64_t rows, int64_t min_chunk,
-             const std::function<void(int64_t, int64_t, int)>& fn) {
+             FunctionRef<void(int64_t, int64_t, int)> fn) {
   if (parallel) {
     pool->ParallelFor(rows, min_chunk, fn);
   } else {
     fn(0, rows, 0);
   }
+}
+
+// One product of a group: y = x w^T.
+struct Product {
+  const Mat* w;
+  float* y;
+};
+
+// The rows of a group of products (same columns) numbered one matrix after
+// the other, split into chunks over the pool (one dispatch for the group,
+// when its bytes are worth it); fn(product, r0, r1) for each part of a
+// chunk that lies in one matrix, rows local to that matrix.
+template <class Fn>
+void ForGroupRows(ThreadPool* pool, const Product* ps, int n, int64_t T, int64_t min_chunk, Fn&& fn) {
+  int64_t total = 0;
+  size_t bytes = 0;
+  for (int i = 0; i < n; ++i) {
+    total += ps[i].w->rows;
+    bytes += ps[i].w->row_bytes() * static_cast<size_t>(ps[i].w->rows);
+  }
+  const bool parallel = pool != nullptr && pool->num_threads() > 1 &&
+                        bytes * static_cast<size_t>(T) >= kMinParallelBytes;
+  ForRows(pool, parallel, total, min_chunk, [&](int64_t c0, int64_t c1, int) {
+    int64_t base = 0;
+    for (int i = 0; i < n && base < c1; ++i) {
+      const int64_t rows = ps[i].w->rows;
+      const int64_t b = std::max(c0, base), e = std::min(c1, base + rows);
+      if (b < e) fn(ps[i], b - base, e - base);
+      base += rows;
+    }
+  });
 }
 
 // Columns per packed panel: 64 rows x 128 f32 = 32 KiB, in L1 while every
@@ -217,23 +248,14 @@ void MatMulInt8Panels(const kern::Int8GemmKernels& g, const float* x, int64_t T,
                });
 }
 
+// Prefill-sized products with float weights (T > kSmallTokens, or small
+// batches on a path without matmul_small).
 void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool) {
   const kern::MatMulKernels& k = kern::ActiveMatMulKernels();
   const kern::WeightView view = ViewOf(w);
   const bool parallel = UsePool(pool, w, T);
-  if (T == 1) {
-    ForRows(pool, parallel, w.rows, 16,
-            [&](int64_t r0, int64_t r1, int) { k.matvec(x, view, r0, r1, y); });
-    return;
-  }
   const int64_t K = w.cols;
   const int64_t N = w.rows;
-  if (T <= kern::kSmallTokens && k.matmul_small != nullptr) {
-    // Batched decode: stream each weight row once, no widened tile.
-    ForRows(pool, parallel, N, 16,
-            [&](int64_t r0, int64_t r1, int) { k.matmul_small(x, T, view, r0, r1, y, N); });
-    return;
-  }
   const bool bf16_compute = w.compute == ComputeMode::kBF16;
   if (w.dtype == DType::kBF16 && K % 2 == 0) {
     // AMX: f32 activations as three exact bf16 planes (the products of f32
@@ -260,33 +282,64 @@ void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* 
   });
 }
 
-void MatMulQuant(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool) {
-  Check(w.cols % kQuantBlockSize == 0,
-        "MatMul: quantized weight with " + std::to_string(w.cols) + " columns (not a multiple of 32)");
+// Quantized weights on the row-streaming kernels: decode and small batches
+// (a group of products), and prefill where there are no int8 panels (one
+// product).
+void MatMulQuant(const float* x, int64_t T, const Product* ps, int n, ThreadPool* pool) {
+  const Mat& w0 = *ps[0].w;
   const kern::MatMulKernels& k = kern::ActiveMatMulKernels();
   thread_local QuantizedActivations acts;  // reused: decode calls this per token
-  QuantizeActivations(x, T, w.cols, &acts);
-  kern::QuantActs xa{acts.q.data(), acts.d.data(), acts.sum.data(), w.cols};
+  QuantizeActivations(x, T, w0.cols, &acts);
+  kern::QuantActs xa{acts.q.data(), acts.d.data(), acts.sum.data(), w0.cols};
   // The path's own activation layout, built once here rather than by every
   // row chunk.
-  const size_t packed_bytes = k.pack_acts != nullptr ? k.pack_acts(xa, T, w.dtype, nullptr) : 0;
+  const size_t packed_bytes = k.pack_acts != nullptr ? k.pack_acts(xa, T, w0.dtype, nullptr) : 0;
   if (packed_bytes > 0) {
     thread_local std::vector<uint8_t> packed;
     if (packed.size() < packed_bytes + 64) packed.resize(packed_bytes + 64);
     const uintptr_t p = reinterpret_cast<uintptr_t>(packed.data());
     void* out = reinterpret_cast<void*>((p + 63) & ~uintptr_t{63});
-    k.pack_acts(xa, T, w.dtype, out);
+    k.pack_acts(xa, T, w0.dtype, out);
     xa.packed = out;
   }
-  const kern::WeightView view = ViewOf(w);
-  const bool parallel = UsePool(pool, w, T);
-  ForRows(pool, parallel, w.rows, T <= kern::kSmallTokens ? 16 : kRowBlock, [&](int64_t c0, int64_t c1, int) {
+  const bool small = T <= kern::kSmallTokens;
+  ForGroupRows(pool, ps, n, T, small ? 16 : kRowBlock, [&](const Product& p, int64_t c0, int64_t c1) {
+    const kern::WeightView view = ViewOf(*p.w);
     // Prefill: blocks of rows small enough to stay in L2 across all tokens.
-    const int64_t step = T <= kern::kSmallTokens ? c1 - c0 : kRowBlock;
+    const int64_t step = small ? c1 - c0 : kRowBlock;
     for (int64_t r0 = c0; r0 < c1; r0 += step) {
-      k.quant_rows(xa, T, view, r0, std::min(c1, r0 + step), y, w.rows);
+      k.quant_rows(xa, T, view, r0, std::min(c1, r0 + step), p.y, p.w->rows);
     }
   });
+}
+
+// Float weights, decode and small batches: each weight row streamed once.
+void MatMulFloatStream(const float* x, int64_t T, const Product* ps, int n, ThreadPool* pool) {
+  const kern::MatMulKernels& k = kern::ActiveMatMulKernels();
+  ForGroupRows(pool, ps, n, T, 16, [&](const Product& p, int64_t r0, int64_t r1) {
+    if (T == 1) {
+      k.matvec(x, ViewOf(*p.w), r0, r1, p.y);
+    } else {
+      k.matmul_small(x, T, ViewOf(*p.w), r0, r1, p.y, p.w->rows);
+    }
+  });
+}
+
+// Whether the products of a group can share one streaming pass: the same
+// dtype and columns (one activation layout), few tokens.
+bool StreamsTogether(int64_t T, const Product* ps, int n) {
+  const Mat& w0 = *ps[0].w;
+  if (T > kern::kSmallTokens || w0.cols == 0) return false;
+  if (IsFloatDType(w0.dtype)) {
+    if (T > 1 && kern::ActiveMatMulKernels().matmul_small == nullptr) return false;
+  } else if (!IsQuantDType(w0.dtype) || w0.cols % kQuantBlockSize != 0) {
+    return false;
+  }
+  for (int i = 0; i < n; ++i) {
+    const Mat& w = *ps[i].w;
+    if (w.dtype != w0.dtype || w.cols != w0.cols || w.rows <= 0) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -328,24 +381,53 @@ void MatMulReference(const float* x, int64_t T, const Mat& w, float* y) {
 }
 
 void MatMul(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool) {
-  if (T <= 0 || w.rows <= 0) return;
-  if (w.cols == 0) {
-    std::fill(y, y + T * w.rows, 0.f);
-    return;
+  const Mat* ws[] = {&w};
+  MatMulShared(x, T, ws, &y, 1, pool);
+}
+
+void MatMulShared(const float* x, int64_t T, const Mat* const* ws, float* const* ys, int n, ThreadPool* pool) {
+  if (T <= 0 || n <= 0) return;
+  for (int i = 0; i < n; ++i) {
+    const Mat& w = *ws[i];
+    if (w.cols == 0 && w.rows > 0) std::fill(ys[i], ys[i] + T * w.rows, 0.f);
+    if (IsQuantDType(w.dtype) && w.cols % kQuantBlockSize != 0)  // message built only on failure
+      throw Error("MatMul: quantized weight with " + std::to_string(w.cols) + " columns (not a multiple of 32)");
+    if (!IsFloatDType(w.dtype) && !IsQuantDType(w.dtype))
+      throw Error(std::string("MatMul: unsupported weight dtype ") + DTypeName(w.dtype));
   }
-  if (IsQuantDType(w.dtype)) {
-    // Prefill: int8 panels (kernels_bench, 6912 x 1152 x 512 tokens, 1
-    // thread: q8_0 23.6 ms, q4_0 23.2 ms) against 82 / 85 ms for the
-    // row-blocked integer dots of MatMulQuant and 47 ms for dequantised f32
-    // panels; the same block integers as every other path.
-    const kern::Int8GemmKernels* g = kern::ActiveInt8Gemm();
-    if (g && T > kern::kSmallTokens && w.cols % kQuantBlockSize == 0) return MatMulInt8Panels(*g, x, T, w, y, pool);
-    return MatMulQuant(x, T, w, y, pool);
+  constexpr int kMaxGroup = 8;
+  Product ps[kMaxGroup];
+  if (n <= kMaxGroup) {
+    for (int i = 0; i < n; ++i) ps[i] = {ws[i], ys[i]};
+    if (StreamsTogether(T, ps, n)) {
+      // Decode and small batches: one activation quantization and one pool
+      // dispatch for the whole group (q/k/v, gate/up).
+      if (IsQuantDType(ws[0]->dtype)) return MatMulQuant(x, T, ps, n, pool);
+      return MatMulFloatStream(x, T, ps, n, pool);
+    }
   }
-  if (!IsFloatDType(w.dtype)) {
-    throw Error(std::string("MatMul: unsupported weight dtype ") + DTypeName(w.dtype));
+  for (int i = 0; i < n; ++i) {
+    const Mat& w = *ws[i];
+    if (w.rows <= 0 || w.cols == 0) continue;
+    if (IsQuantDType(w.dtype)) {
+      // Prefill: int8 panels (kernels_bench, 6912 x 1152 x 512 tokens, 1
+      // thread: q8_0 23.6 ms, q4_0 23.2 ms) against 82 / 85 ms for the
+      // row-blocked integer dots of MatMulQuant and 47 ms for dequantised f32
+      // panels; the same block integers as every other path.
+      const kern::Int8GemmKernels* g = kern::ActiveInt8Gemm();
+      if (g && T > kern::kSmallTokens) {
+        MatMulInt8Panels(*g, x, T, w, ys[i], pool);
+      } else {
+        const Product p{&w, ys[i]};
+        MatMulQuant(x, T, &p, 1, pool);
+      }
+    } else if (T <= kern::kSmallTokens && (T == 1 || kern::ActiveMatMulKernels().matmul_small != nullptr)) {
+      const Product p{&w, ys[i]};
+      MatMulFloatStream(x, T, &p, 1, pool);
+    } else {
+      MatMulFloat(x, T, w, ys[i], pool);
+    }
   }
-  MatMulFloat(x, T, w, y, pool);
 }
 
 void kern::SetAmxPanelColumns(int64_t k) {

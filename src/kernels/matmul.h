@@ -45,6 +45,14 @@ struct Mat {
 // gives the same block integers.
 void MatMul(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool);
 
+// The products of several weights with the same activations (q/k/v,
+// gate/up): ys[i] = x ws[i]^T, as MatMul computes each. Decode and small
+// batches run the group as one pass over the pool (one activation
+// quantization, one dispatch: a decode step is ~100 dispatches, each a
+// wake-up of the workers) when the weights share dtype and columns;
+// otherwise, and for prefill, one MatMul each.
+void MatMulShared(const float* x, int64_t T, const Mat* const* ws, float* const* ys, int n, ThreadPool* pool);
+
 // Plain scalar reference of MatMul, used by tests of the fast paths: decoded
 // weights times f32 activations, for every dtype (quantized ones included).
 void MatMulReference(const float* x, int64_t T, const Mat& w, float* y);

@@ -8,6 +8,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/isa_kernels.h"
+#include "kernels/quantize.h"
 #include "kernels/test_util.h"
 #include "kernels/thread_pool.h"
 
@@ -244,6 +245,63 @@ TEST(MatMul, BF16WeightsAreWidenedExactly) {
       for (int64_t i = 0; i < t * rows; ++i) ASSERT_EQ(y[i], ref[i]) << i;
     }
   });
+}
+
+TEST(MatMul, SharedGroupsMatchOneMatMulEach) {
+  // q/k/v-like groups (over 256 KiB together, so split over the pool, with
+  // chunks straddling the matrices), every dtype, decode, small batches and
+  // prefill; a group of mixed dtypes takes one MatMul each.
+  ThreadPool pool(3);
+  const int64_t cols = 640;
+  const int64_t kRows[] = {300, 37, 81};
+  for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16, DType::kQ8_0, DType::kQ4_0}) {
+    SCOPED_TRACE(DTypeName(dtype));
+    std::vector<TestWeight> f32;
+    std::vector<WeightBuffer> quant;
+    std::vector<Mat> mats;
+    f32.reserve(3);  // the Mats point into them
+    quant.reserve(3);
+    for (int i = 0; i < 3; ++i) {
+      const bool q = dtype == DType::kQ8_0 || dtype == DType::kQ4_0;
+      f32.emplace_back(q ? DType::kF32 : dtype, kRows[i], cols, 40 + i);
+      if (q) {
+        quant.push_back(QuantizeMat(f32.back().mat, dtype, nullptr));
+        mats.push_back(Mat{dtype, quant.back().data(), kRows[i], cols});
+      } else {
+        mats.push_back(f32.back().mat);
+      }
+    }
+    for (bool mixed : {false, true}) {
+      const Mat* ws[] = {&mats[0], mixed ? &f32[1].mat : &mats[1], &mats[2]};
+      for (int64_t T : {int64_t{1}, int64_t{3}, int64_t{16}, int64_t{17}}) {
+        SCOPED_TRACE("T=" + std::to_string(T) + (mixed ? " mixed" : ""));
+        const auto x = RandomVector(static_cast<size_t>(T * cols), 45);
+        ForEachIsa([&](Isa) {
+          for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            std::vector<std::vector<float>> y(3), ref(3);
+            float* ys[3];
+            for (int i = 0; i < 3; ++i) {
+              y[i].assign(static_cast<size_t>(T * ws[i]->rows), NAN);
+              ref[i].assign(y[i].size(), NAN);
+              ys[i] = y[i].data();
+              MatMul(x.data(), T, *ws[i], ref[i].data(), p);
+            }
+            MatMulShared(x.data(), T, ws, ys, 3, p);
+            for (int i = 0; i < 3; ++i) {
+              // Quantized rows are the same integers whatever the split;
+              // float rows may sum in another order when a chunk boundary
+              // moves them out of their quad.
+              if (ws[i]->dtype == DType::kQ8_0 || ws[i]->dtype == DType::kQ4_0) {
+                for (size_t j = 0; j < y[i].size(); ++j) ASSERT_EQ(y[i][j], ref[i][j]) << i << " " << j;
+              } else {
+                ExpectClose(x, T, *ws[i], y[i], ref[i], 1e-6);
+              }
+            }
+          }
+        });
+      }
+    }
+  }
 }
 
 TEST(MatMul, ZeroColumnsGivesZeros) {

@@ -28,8 +28,9 @@ float LoadScale(const uint8_t* block) {
 }
 
 void CheckBlocks(int64_t n, const char* what) {
-  Check(n % kQuantBlockSize == 0,
-        std::string(what) + ": row length " + std::to_string(n) + " is not a multiple of 32");
+  // No string unless it fails: decode quantizes activations per matrix.
+  if (n % kQuantBlockSize != 0)
+    throw Error(std::string(what) + ": row length " + std::to_string(n) + " is not a multiple of 32");
 }
 
 }  // namespace

@@ -1,22 +1,25 @@
-// One pool of worker threads for the whole process. Workers sleep on a
-// condition variable between jobs, and the calling thread takes part in every
-// job. A worker joins a job before taking tasks; the caller, once every task
+// One pool of worker threads for the whole process. Workers wait for jobs
+// (a bounded poll, then a condition variable), and the calling thread takes
+// part in every job. A worker joins a job before taking tasks; the caller, once every task
 // is claimed, waits only for the workers that joined, so a worker the OS has
 // not scheduled yet (shared, oversubscribed machines) never delays a job.
 //
-// kSpinMicros bounds an optional poll (pause instruction) before sleeping,
-// after a job (worker) and while waiting for joined workers (caller). It is 0:
-// on the shared 2-core EPYC, a 30 us poll gave no measurable decode gain over
-// sleeping at once (270m bf16/q8_0/q4_0, interleaved runs), and the machines
-// are shared.
+// Waiting polls first (pause instruction) for at most kSpinMicros
+// (thread_pool.cc), then sleeps: a worker after a job, the caller while its
+// joined workers finish. Decode makes ~70-100 jobs per token, 10-100 us
+// apart; a worker that slept between them had to be woken through the
+// kernel each time (futex + IPI, tens of microseconds on these VMs: 18% of
+// decode time in the kernel), so the caller usually did the job alone. The
+// poll is bounded, so an idle pool sleeps and gives its cores back.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "kernels/function_ref.h"
 
 namespace gemma {
 
@@ -30,19 +33,15 @@ class ThreadPool {
 
   int num_threads() const { return num_threads_; }
 
-  // Longest poll before sleeping (worker between jobs, caller waiting);
-  // never unbounded.
-  static constexpr int64_t kSpinMicros = 0;
-
   // Calls fn(task, thread_index) for every task in [0, num_tasks), spread over
   // all threads; returns when all are done. thread_index < num_threads().
   // Not reentrant: fn must not call Run on the same pool.
-  void Run(int64_t num_tasks, const std::function<void(int64_t task, int thread)>& fn);
+  void Run(int64_t num_tasks, FunctionRef<void(int64_t task, int thread)> fn);
 
   // Splits [0, n) into contiguous chunks of at least min_chunk items, one
   // call fn(begin, end, thread) per chunk.
   void ParallelFor(int64_t n, int64_t min_chunk,
-                   const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
+                   FunctionRef<void(int64_t begin, int64_t end, int thread)> fn);
 
  private:
   void WorkerLoop(int index);
@@ -53,7 +52,7 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  const std::function<void(int64_t, int)>* job_ = nullptr;
+  const FunctionRef<void(int64_t, int)>* job_ = nullptr;
   int64_t num_tasks_ = 0;
   std::atomic<int64_t> next_task_{0};
   // Job generation (bits 32..63), closed flag (bit 31: no more workers may

@@ -93,9 +93,9 @@ void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadP
   }
   {
     prof::Scope ps(prof::kQkvProj);
-    MatMul(ws.xn.data(), T, w.q_proj, ws.q.data(), pool);
-    MatMul(ws.xn.data(), T, w.k_proj, ws.k.data(), pool);
-    MatMul(ws.xn.data(), T, w.v_proj, ws.v.data(), pool);
+    const Mat* mats[] = {&w.q_proj, &w.k_proj, &w.v_proj};
+    float* outs[] = {ws.q.data(), ws.k.data(), ws.v.data()};
+    MatMulShared(ws.xn.data(), T, mats, outs, 3, pool);
   }
   const float* cos = full ? ws.cos_full.data() : ws.cos_local.data();
   const float* sin = full ? ws.sin_full.data() : ws.sin_local.data();
@@ -183,8 +183,9 @@ void Stack::OutputAndMlp(const LayerWeights& w, float* x, int64_t T, Workspace& 
   }
   {
     prof::Scope ps(prof::kGateUpProj);
-    MatMul(ws.xn.data(), T, w.gate_proj, ws.gate.data(), pool);
-    MatMul(ws.xn.data(), T, w.up_proj, ws.up.data(), pool);
+    const Mat* mats[] = {&w.gate_proj, &w.up_proj};
+    float* outs[] = {ws.gate.data(), ws.up.data()};
+    MatMulShared(ws.xn.data(), T, mats, outs, 2, pool);
   }
   {
     prof::Scope ps(prof::kGelu);
