@@ -1,6 +1,7 @@
 // The command-line contracts, exercised through the real binary on every
 // golden case: `gemma logits` .npy output and `gemma generate --print-ids`.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -25,8 +26,20 @@ struct RunResult {
   std::string err;  // stderr
 };
 
+// A folder of this process's own under the test temp dir: cli_test runs
+// from several checkouts at once on shared machines, and fixed file names
+// under /tmp collided.
+const std::string& Scratch() {
+  static const std::string dir = [] {
+    const std::string d = testing::TempDir() + "/gemma_cli_test_" + std::to_string(getpid());
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
 RunResult RunGemma(const std::string& args) {
-  const std::string err_file = testing::TempDir() + "/cli_stderr.txt";
+  const std::string err_file = Scratch() + "/cli_stderr.txt";
   const std::string cmd = std::string(GEMMA_BINARY) + " " + args + " 2>" + err_file;
   RunResult r;
   FILE* p = popen(cmd.c_str(), "r");
@@ -70,7 +83,7 @@ TEST_P(CliGolden, LogitsAndGreedyIds) {
                           : "--ids " + Join(c["input_ids"]);
   if (fs::exists(dir + "/input_pixel_values.safetensors"))
     inputs += " --pixel-values " + dir + "/input_pixel_values.safetensors";
-  const std::string npy = testing::TempDir() + "/cli_logits.npy";
+  const std::string npy = Scratch() + "/cli_logits.npy";
   RunResult r = RunGemma("logits --model " + dir + " " + inputs + " --out " + npy);
   ASSERT_EQ(r.rc, 0) << r.err;
   std::vector<int64_t> shape;
@@ -113,7 +126,7 @@ TEST(CliTransformers5, SavedCheckpointsMatchTransformersLogits) {
     const json c = json::parse(in);
     const std::string inputs = c.contains("enc") ? "--encoder-ids " + Join(c["enc"]) + " --ids " + Join(c["dec"])
                                                  : "--ids " + Join(c["ids"]);
-    const std::string npy = testing::TempDir() + "/cli_t5x_logits.npy";
+    const std::string npy = Scratch() + "/cli_t5x_logits.npy";
     RunResult r = RunGemma("logits --model " + dir + " " + inputs + " --pixel-values " + dir + "/pv.safetensors --out " + npy);
     ASSERT_EQ(r.rc, 0) << r.err;
     std::vector<int64_t> shape, want_shape;
@@ -137,7 +150,7 @@ TEST(CliErrors, BadInputGivesOneClearLineAndNonZeroExit) {
       {"generate --model " + m + " --ids 2,600 --max-new-tokens 1", "token id 600 at position 1 is out of range"},
       {"generate --model " + m + " --ids 2,x --max-new-tokens 1", "--ids: 'x' is not a valid token id"},
       {"generate --model /nonexistent --ids 2 --max-new-tokens 1", "/nonexistent/config.json: not found"},
-      {"logits --model " + m + " --ids 2 --encoder-ids 2 --out /tmp/x.npy", "only for encoder-decoder"},
+      {"logits --model " + m + " --ids 2 --encoder-ids 2 --out " + Scratch() + "/x.npy", "only for encoder-decoder"},
       {"generate --model " + m + " --max-new-tokens 1", "--ids or --prompt is required"},
       {"generate --model " + m + " --ids 2 --temperature -1", "--temperature must be >= 0"},
       {"generate --model tests/data/golden/t5gemma2-tiny-a --ids 2", "--encoder-ids or --prompt is required"},
@@ -166,7 +179,7 @@ TEST(CliImageEmbed, SoftTokensAndPixelsMatchTheReference) {
   for (const std::string name : {"vision-tiny-a", "vision-tiny-b"}) {
     const std::string dir = "tests/data/golden/" + name;
     const bool png = fs::exists(dir + "/input.png");
-    const std::string out = testing::TempDir() + "/soft.npy", px = testing::TempDir() + "/px.npy";
+    const std::string out = Scratch() + "/soft.npy", px = Scratch() + "/px.npy";
     RunResult r = RunGemma("image-embed --model " + dir +
                            (png ? " --image " + dir + "/input.png" : " --pixel-values " + dir + "/input_pixel_values.safetensors") +
                            " --out " + out + " --pixels-out " + px);
@@ -179,16 +192,16 @@ TEST(CliImageEmbed, SoftTokensAndPixelsMatchTheReference) {
     const std::vector<float> pixels = ReadNpyF32(px, &shape);
     EXPECT_LE(MaxRelError(pixels, ToFloatVector(*expected->Find("pixel_values"))), 1e-5) << name;
   }
-  RunResult r = RunGemma("image-embed --model tests/data/golden/gemma3-tiny-a --image x.png --out /tmp/y.npy");
+  RunResult r = RunGemma("image-embed --model tests/data/golden/gemma3-tiny-a --image x.png --out " + Scratch() + "/y.npy");
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("no vision_config"), std::string::npos) << r.err;
-  r = RunGemma("image-embed --model tests/data/golden/vision-tiny-a --image tests/data/golden/vision-tiny-a/case.json --out /tmp/y.npy");
+  r = RunGemma("image-embed --model tests/data/golden/vision-tiny-a --image tests/data/golden/vision-tiny-a/case.json --out " + Scratch() + "/y.npy");
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("case.json"), std::string::npos) << r.err;
 }
 
 TEST(CliInitRandom, VisionModelBenchAndImageInput) {
-  const std::string out = testing::TempDir() + "/mm_random";
+  const std::string out = Scratch() + "/mm_random";
   RunResult r = RunGemma("init-random --like tests/data/golden/gemma3-mm-tiny-a/config.json --with-vision --out " + out);
   ASSERT_EQ(r.rc, 0) << r.err;
   r = RunGemma("bench --model " + out + " --prompt-tokens 8 --gen-tokens 2 --json --image tests/data/golden/vision-tiny-a/input.png");
@@ -213,12 +226,12 @@ TEST(CliInitRandom, VisionModelBenchAndImageInput) {
 }
 
 TEST(CliInitRandom, WritesALoadableCheckpointOfTheGivenShape) {
-  const std::string cfg = testing::TempDir() + "/tiny_like.json";
+  const std::string cfg = Scratch() + "/tiny_like.json";
   // A small config in the gemma-3-1b dialect keeps the test fast.
   std::ofstream(cfg) << R"({"model_type":"gemma3_text","vocab_size":300,"hidden_size":64,"intermediate_size":96,)"
                         R"("num_hidden_layers":3,"num_attention_heads":2,"num_key_value_heads":1,"head_dim":32,)"
                         R"("query_pre_attn_scalar":32,"sliding_window":4,"sliding_window_pattern":3})";
-  const std::string out = testing::TempDir() + "/tiny_random";
+  const std::string out = Scratch() + "/tiny_random";
   RunResult r = RunGemma("init-random --like " + cfg + " --out " + out + " --seed 3");
   ASSERT_EQ(r.rc, 0) << r.err;
   r = RunGemma("info --model " + out + " --context 1024");
@@ -246,8 +259,8 @@ class CliText : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ASSERT_TRUE(fs::exists(RealTokenizer())) << "run scripts/fetch-tokenizer.sh first";
-    dir_ = testing::TempDir() + "/text_model";
-    const std::string cfg = testing::TempDir() + "/text_model.json";
+    dir_ = Scratch() + "/text_model";
+    const std::string cfg = Scratch() + "/text_model.json";
     std::ofstream(cfg) << R"({"model_type":"gemma3_text","vocab_size":262144,"hidden_size":32,"intermediate_size":64,)"
                           R"("num_hidden_layers":2,"num_attention_heads":2,"num_key_value_heads":1,"head_dim":16,)"
                           R"("query_pre_attn_scalar":16,"sliding_window":8,"sliding_window_pattern":2,"eos_token_id":[1,106]})";
@@ -267,7 +280,7 @@ TEST_F(CliText, TokenizeDetokenizeContract) {
   EXPECT_EQ(r.out, "9259,1902\n");
   r = RunGemma("detokenize --model " + dir_ + " --ids 2,9259,1902");
   EXPECT_EQ(r.out, "<bos>Hello world\n");
-  const std::string f = testing::TempDir() + "/text.txt";
+  const std::string f = Scratch() + "/text.txt";
   std::ofstream(f) << "<start_of_turn>user";
   r = RunGemma("tokenize --model " + dir_ + " --text-file " + f + " --no-bos");
   EXPECT_EQ(r.out, "105,2364\n");
@@ -282,7 +295,7 @@ TEST_F(CliText, GenerateFromTextStreamsTextAndIdsAgree) {
   RunResult dec = RunGemma("detokenize --model " + dir_ + " --skip-special --ids " + id_list);
   EXPECT_EQ(text.out, dec.out);
   // The chat rendering is Gemma 3's template.
-  const std::string f = testing::TempDir() + "/chat.txt";
+  const std::string f = Scratch() + "/chat.txt";
   std::ofstream(f) << "<bos><start_of_turn>user\nWhy is the sky blue?<end_of_turn>\n<start_of_turn>model\n";
   RunResult tok = RunGemma("tokenize --model " + dir_ + " --no-bos --text-file " + f);
   const size_t n = std::count(tok.out.begin(), tok.out.end(), ',') + 1;
@@ -290,7 +303,7 @@ TEST_F(CliText, GenerateFromTextStreamsTextAndIdsAgree) {
 }
 
 TEST_F(CliText, ChatReusesTheCacheAcrossTurns) {
-  const std::string in = testing::TempDir() + "/chat_in.txt";
+  const std::string in = Scratch() + "/chat_in.txt";
   std::ofstream(in) << "Hello there\nAnd a second question\n/exit\n";
   RunResult r = RunGemma("chat --model " + dir_ + " --system 'Be brief.' --max-new-tokens 5 < " + in);
   ASSERT_EQ(r.rc, 0) << r.err;
