@@ -47,7 +47,11 @@ void PackT(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, const
   float* scales = p.scales;
   int32_t* init = p.init;
   const uint8_t* base = w.data + static_cast<size_t>(r0) * w.row_bytes;
-  PrefetchNextRange(base, w.row_bytes, n, (b0 + nb) * B::kBytes, nb * B::kBytes);
+  if (b0 + nb < w.cols / 32) {
+    PrefetchNextRange(base, w.row_bytes, n, (b0 + nb) * B::kBytes, nb * B::kBytes);
+  } else {  // the first range of the next panel's rows
+    PrefetchNextRange(base + kPanelRows * w.row_bytes, w.row_bytes, kPanelRows, 0, nb * B::kBytes);
+  }
   for (int64_t b = 0; b < nb; b += 2) {  // two blocks = 16 groups per transpose
     const bool two = b + 1 < nb;
     for (int half = 0; half < kPanelVecs; ++half) {
