@@ -174,8 +174,26 @@ double DotBurn(int64_t iters, float* sink) {
   return static_cast<double>(iters) * kChains * 128;
 }
 
+// The AVX-512 activation quantizer in slices small enough for the stack,
+// then the sign bit flipped (q ^ 0x80 = q + 128 as a byte).
+void QuantizeUnsigned(const float* x, int64_t blocks, uint8_t* u, float* d) {
+  constexpr int64_t kSlice = 32;
+  alignas(64) int8_t q[kSlice * 32];
+  int32_t sum[kSlice];
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b0 = 0; b0 < blocks; b0 += kSlice) {
+    const int64_t nb = blocks - b0 < kSlice ? blocks - b0 : kSlice;
+    kAvx512MatMul.quantize_acts(x + b0 * 32, nb, q, d + b0, sum);
+    for (int64_t i = 0; i < nb * 32; i += 64) {
+      const __m512i v = _mm512_load_si512(q + i);
+      const __mmask64 m = nb * 32 - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (nb * 32 - i)) - 1;
+      _mm512_mask_storeu_epi8(u + b0 * 32 + i, m, _mm512_xor_si512(v, flip));
+    }
+  }
+}
+
 }  // namespace
 
-const Int8GemmKernels kAvx512Int8Gemm = {Pack, Gemm, DotBurn};
+const Int8GemmKernels kAvx512Int8Gemm = {Pack, Gemm, DotBurn, QuantizeUnsigned};
 
 }  // namespace gemma::kern

@@ -157,6 +157,9 @@ struct Int8GemmKernels {
                int64_t ldy, bool accumulate);
   // As MatMulKernels::fma_burn with VPDPBUSD (2 ops per int8 product).
   double (*dot_burn)(int64_t iters, float* sink);
+  // `blocks` blocks of 32 floats quantized as MatMulKernels::quantize_acts
+  // does (the same integers and scales), stored unsigned: u = q + 128.
+  void (*quantize)(const float* x, int64_t blocks, uint8_t* u, float* d);
 };
 
 extern const MatMulKernels kScalarMatMul;

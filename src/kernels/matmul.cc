@@ -136,29 +136,59 @@ void MatMulBf16Panels(const kern::Bf16GemmKernels& g, const float* x, int64_t T,
                });
 }
 
-// q8_0 / q4_0 prefill: the activations quantised once (as decode does) and
-// made unsigned, then int8 panels of the weights (columns counted in
-// blocks of 32).
-void MatMulInt8Panels(const kern::Int8GemmKernels& g, const float* x, int64_t T, const Mat& w, float* y,
-                      ThreadPool* pool) {
-  thread_local QuantizedActivations acts;
+// One product of a batch of int8 panel products sharing the activations.
+struct Int8Product {
+  kern::WeightView view;
+  int64_t rows;
+  float* y;  // [T, rows]
+};
+
+// q8_0 / q4_0 prefill: the activations quantised once (as decode does, made
+// unsigned) for every product, in parallel over tokens, then one pass over
+// the pool through every product's int8 panels (columns counted in blocks
+// of 32). Each panel is computed as if its product ran alone.
+void MatMulInt8Panels(const kern::Int8GemmKernels& g, const float* x, int64_t T, int64_t K,
+                      const Int8Product* prods, int count, ThreadPool* pool, bool parallel) {
   thread_local std::vector<uint8_t> xu;
-  QuantizeActivations(x, T, w.cols, &acts);
-  const size_t count = static_cast<size_t>(T * w.cols);
-  if (xu.size() < count) xu.resize(count);
-  for (size_t i = 0; i < count; ++i) xu[i] = static_cast<uint8_t>(acts.q[i] ^ 0x80);  // q + 128
-  const kern::Int8Acts xa{xu.data(), acts.d.data(), w.cols};
-  const kern::WeightView view = ViewOf(w);
-  const int64_t N = w.rows;
+  thread_local std::vector<float> xd;
+  const int64_t blocks = K / kQuantBlockSize;
+  if (xu.size() < static_cast<size_t>(T * K)) xu.resize(static_cast<size_t>(T * K));
+  if (xd.size() < static_cast<size_t>(T * blocks)) xd.resize(static_cast<size_t>(T * blocks));
+  uint8_t* u = xu.data();  // the caller's buffers (workers have their own thread_locals)
+  float* d = xd.data();
+  ForRows(pool, parallel, T, 8, [&](int64_t t0, int64_t t1, int) {
+    g.quantize(x + t0 * K, (t1 - t0) * blocks, u + t0 * K, d + t0 * blocks);
+  });
+  const kern::Int8Acts xa{u, d, K};
+  int64_t first[4] = {0};  // first[j]: the index of product j's first panel
+  for (int j = 0; j < count; ++j) first[j + 1] = first[j] + (prods[j].rows + kern::kPanelRows - 1) / kern::kPanelRows;
   constexpr size_t kPanelWords = kern::kPanelRows * kPanelBlocks * 8;  // the packed bytes, / 4
   constexpr size_t kBlockWords = kern::kPanelRows * kPanelBlocks;      // scales, then init
-  ForEachPanel(pool, UsePool(pool, w, T), N, w.cols / kQuantBlockSize, kPanelBlocks, kPanelWords + 2 * kBlockWords,
-               [&](int64_t r0, int n, int64_t b0, int64_t nb, float* scratch) {
-                 const kern::Int8Panel p{reinterpret_cast<uint32_t*>(scratch), scratch + kPanelWords,
-                                         reinterpret_cast<int32_t*>(scratch + kPanelWords + kBlockWords)};
-                 g.pack(view, r0, n, b0, nb, p);
-                 g.gemm(xa, T, b0, p, static_cast<int>(nb), n, y + r0, N, b0 > 0);
-               });
+  ForRows(pool, parallel, first[count], 1, [&](int64_t p0, int64_t p1, int) {
+    float* scratch = ThreadScratch(kPanelWords + 2 * kBlockWords);
+    const kern::Int8Panel panel{reinterpret_cast<uint32_t*>(scratch), scratch + kPanelWords,
+                                reinterpret_cast<int32_t*>(scratch + kPanelWords + kBlockWords)};
+    for (int64_t p = p0; p < p1; ++p) {
+      int j = 0;
+      while (p >= first[j + 1]) ++j;
+      const Int8Product& pr = prods[j];
+      const int64_t r0 = (p - first[j]) * kern::kPanelRows;
+      const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, pr.rows - r0));
+      for (int64_t b0 = 0; b0 < blocks; b0 += kPanelBlocks) {
+        const int64_t nb = std::min(kPanelBlocks, blocks - b0);
+        g.pack(pr.view, r0, n, b0, nb, panel);
+        g.gemm(xa, T, b0, panel, static_cast<int>(nb), n, pr.y + r0, pr.rows, b0 > 0);
+      }
+    }
+  });
+}
+
+// The int8 panel kernels when they apply to w at T tokens (null otherwise).
+const kern::Int8GemmKernels* Int8PanelsFor(const Mat& w, int64_t T) {
+  const kern::Int8GemmKernels* g = kern::ActiveInt8Gemm();
+  return g && IsQuantDType(w.dtype) && T > kern::kSmallTokens && w.cols % kQuantBlockSize == 0 && w.rows > 0
+             ? g
+             : nullptr;
 }
 
 void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool) {
@@ -276,14 +306,38 @@ void MatMul(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool)
     // thread: q8_0 23.6 ms, q4_0 23.2 ms) against 82 / 85 ms for the
     // row-blocked integer dots of MatMulQuant and 47 ms for dequantised f32
     // panels; the same block integers as every other path.
-    const kern::Int8GemmKernels* g = kern::ActiveInt8Gemm();
-    if (g && T > kern::kSmallTokens && w.cols % kQuantBlockSize == 0) return MatMulInt8Panels(*g, x, T, w, y, pool);
+    if (const kern::Int8GemmKernels* g = Int8PanelsFor(w, T)) {
+      const Int8Product p{ViewOf(w), w.rows, y};
+      return MatMulInt8Panels(*g, x, T, w.cols, &p, 1, pool, UsePool(pool, w, T));
+    }
     return MatMulQuant(x, T, w, y, pool);
   }
   if (!IsFloatDType(w.dtype)) {
     throw Error(std::string("MatMul: unsupported weight dtype ") + DTypeName(w.dtype));
   }
   MatMulFloat(x, T, w, y, pool);
+}
+
+void MatMulSameInput(const float* x, int64_t T, std::initializer_list<MatMulOut> products, ThreadPool* pool) {
+  // The products on the int8 panels share one quantisation of x and one
+  // pass over the pool; any other runs alone.
+  Int8Product int8[3];
+  int count = 0;
+  const kern::Int8GemmKernels* g = nullptr;
+  int64_t K = 0;
+  bool parallel = false;
+  for (const MatMulOut& p : products) {
+    const kern::Int8GemmKernels* pg = Int8PanelsFor(p.w, T);
+    if (pg && count < 3 && (count == 0 || p.w.cols == K)) {
+      g = pg;
+      K = p.w.cols;
+      parallel = parallel || UsePool(pool, p.w, T);
+      int8[count++] = {ViewOf(p.w), p.w.rows, p.y};
+    } else {
+      MatMul(x, T, p.w, p.y, pool);
+    }
+  }
+  if (count > 0) MatMulInt8Panels(*g, x, T, K, int8, count, pool, parallel);
 }
 
 }  // namespace gemma

@@ -4,6 +4,7 @@
 // in_features], row-major, and y = x W^T. Activations are float32.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 
 #include "base/dtype.h"
 
@@ -44,6 +45,16 @@ struct Mat {
 // integer dot products per block, scaled and summed in f32; every ISA path
 // gives the same block integers.
 void MatMul(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool);
+
+// One product of MatMulSameInput: y = x W^T.
+struct MatMulOut {
+  const Mat& w;
+  float* y;
+};
+// MatMul(x, T, p.w, p.y, pool) for each of up to three products of the same
+// x (q/k/v, gate/up), with the same results; prefill with quantised weights
+// quantises x once and splits all their rows over the pool in one pass.
+void MatMulSameInput(const float* x, int64_t T, std::initializer_list<MatMulOut> products, ThreadPool* pool);
 
 // Plain scalar reference of MatMul, used by tests of the fast paths: decoded
 // weights times f32 activations, for every dtype (quantized ones included).

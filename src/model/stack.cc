@@ -72,9 +72,8 @@ void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadP
 
   // 1. Attention: pre-norm, projections, q/k norms, RoPE.
   NormRows(x, T, H, w.pre_attn_norm, cfg_.rms_norm_eps, ws.xn.data());
-  MatMul(ws.xn.data(), T, w.q_proj, ws.q.data(), pool);
-  MatMul(ws.xn.data(), T, w.k_proj, ws.k.data(), pool);
-  MatMul(ws.xn.data(), T, w.v_proj, ws.v.data(), pool);
+  MatMulSameInput(ws.xn.data(), T, {{w.q_proj, ws.q.data()}, {w.k_proj, ws.k.data()}, {w.v_proj, ws.v.data()}},
+                  pool);
   const float* cos = full ? ws.cos_full.data() : ws.cos_local.data();
   const float* sin = full ? ws.sin_full.data() : ws.sin_local.data();
   NormAndRope(ws.q.data(), T, heads, w.q_norm, cos, sin);
@@ -136,8 +135,7 @@ void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadP
   Grow(ws.gate, T * I);
   Grow(ws.up, T * I);
   NormRows(x, T, H, w.pre_ffw_norm, cfg_.rms_norm_eps, ws.xn.data());
-  MatMul(ws.xn.data(), T, w.gate_proj, ws.gate.data(), pool);
-  MatMul(ws.xn.data(), T, w.up_proj, ws.up.data(), pool);
+  MatMulSameInput(ws.xn.data(), T, {{w.gate_proj, ws.gate.data()}, {w.up_proj, ws.up.data()}}, pool);
   GeluTanhMul(ws.gate.data(), ws.up.data(), T * I, ws.gate.data());
   MatMul(ws.gate.data(), T, w.down_proj, ws.o.data(), pool);
   NormRows(ws.o.data(), T, H, w.post_ffw_norm, cfg_.rms_norm_eps, ws.o.data());
@@ -156,8 +154,7 @@ std::vector<CrossKV> Stack::ComputeCrossKV(const float* enc_out, int64_t S, cons
     c.v.resize(static_cast<size_t>(S * kvd));
     c.valid.assign(valid, valid + S);
     // The encoder output enters the decoder's k/v projections as it is (no pre-norm).
-    MatMul(enc_out, S, w.k_proj, c.k.data(), pool);
-    MatMul(enc_out, S, w.v_proj, c.v.data(), pool);
+    MatMulSameInput(enc_out, S, {{w.k_proj, c.k.data()}, {w.v_proj, c.v.data()}}, pool);
     NormAndRope(c.k.data(), S, cfg_.num_kv_heads, w.k_norm, nullptr, nullptr);
   }
   return out;
