@@ -9,6 +9,7 @@
 // accumulators. The integers are those of the decode kernels.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/gemm_simd-inl.h"
@@ -47,11 +48,6 @@ void PackT(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, const
   float* scales = p.scales;
   int32_t* init = p.init;
   const uint8_t* base = w.data + static_cast<size_t>(r0) * w.row_bytes;
-  if (b0 + nb < w.cols / 32) {
-    PrefetchNextRange(base, w.row_bytes, n, (b0 + nb) * B::kBytes, nb * B::kBytes);
-  } else {  // the first range of the next panel's rows
-    PrefetchNextRange(base + kPanelRows * w.row_bytes, w.row_bytes, kPanelRows, 0, nb * B::kBytes);
-  }
   for (int64_t b = 0; b < nb; b += 2) {  // two blocks = 16 groups per transpose
     const bool two = b + 1 < nb;
     for (int half = 0; half < kPanelVecs; ++half) {
@@ -153,7 +149,20 @@ struct TileAt {
 
 void Gemm(const Int8Acts& x, int64_t T, int64_t b0, const Int8Panel& p, int nb, int n, float* y, int64_t ldy,
           bool accumulate) {
+  // Cache lines of p.prefetch: per row, enough for the range at any
+  // alignment (rows are not 64-byte multiples apart).
+  const uintptr_t start = reinterpret_cast<uintptr_t>(p.prefetch);
+  const int row_lines = p.prefetch ? (p.prefetch_bytes + 63) / 64 + 1 : 0;
+  const int64_t lines = static_cast<int64_t>(row_lines) * p.prefetch_rows;
+  const int64_t tiles = (T + kInt8PanelTokens - 1) / kInt8PanelTokens;
+  const int64_t per_tile = (lines + tiles - 1) / tiles;
+  int64_t line = 0;
   ForTokenBlocks<kInt8PanelTokens, TileAt>(T, [&](TileFn tile, int64_t t0) {
+    for (const int64_t end = std::min(lines, line + per_tile); line < end; ++line) {
+      const int64_t r = line / row_lines, l = line % row_lines;
+      _mm_prefetch(reinterpret_cast<const char*>(((start + r * p.prefetch_stride) & ~uintptr_t{63}) + l * 64),
+                   _MM_HINT_T1);
+    }
     tile(x, t0, b0, p, nb, n, y + t0 * ldy, ldy, accumulate);
   });
 }

@@ -177,7 +177,26 @@ void MatMulInt8Panels(const kern::Int8GemmKernels& g, const float* x, int64_t T,
       for (int64_t b0 = 0; b0 < blocks; b0 += kPanelBlocks) {
         const int64_t nb = std::min(kPanelBlocks, blocks - b0);
         g.pack(pr.view, r0, n, b0, nb, panel);
-        g.gemm(xa, T, b0, panel, static_cast<int>(nb), n, pr.y + r0, pr.rows, b0 > 0);
+        // What this thread packs next: the next k range, else the next
+        // panel's first (of the same or the next product).
+        kern::Int8Panel next = panel;
+        const size_t block_bytes = pr.view.row_bytes / static_cast<size_t>(blocks);
+        if (b0 + nb < blocks) {
+          next.prefetch = pr.view.data + static_cast<size_t>(r0) * pr.view.row_bytes + (b0 + nb) * block_bytes;
+          next.prefetch_stride = pr.view.row_bytes;
+          next.prefetch_rows = n;
+          next.prefetch_bytes = static_cast<int>(std::min(kPanelBlocks, blocks - b0 - nb) * block_bytes);
+        } else if (p + 1 < p1) {
+          const int jn = p + 1 < first[j + 1] ? j : j + 1;
+          const Int8Product& pn = prods[jn];
+          const int64_t rn = (p + 1 - first[jn]) * kern::kPanelRows;
+          const size_t bytes_n = pn.view.row_bytes / static_cast<size_t>(blocks);
+          next.prefetch = pn.view.data + static_cast<size_t>(rn) * pn.view.row_bytes;
+          next.prefetch_stride = pn.view.row_bytes;
+          next.prefetch_rows = static_cast<int>(std::min<int64_t>(kern::kPanelRows, pn.rows - rn));
+          next.prefetch_bytes = static_cast<int>(std::min(kPanelBlocks, blocks) * bytes_n);
+        }
+        g.gemm(xa, T, b0, next, static_cast<int>(nb), n, pr.y + r0, pr.rows, b0 > 0);
       }
     }
   });
