@@ -118,7 +118,13 @@ void Tile(const Int8Acts& x, int64_t t0, int64_t b0, const Int8Panel& p, int nb,
     for (int g = 0; g < kGroups; ++g) {
       __m512i w[kPanelVecs];
 #pragma GCC unroll 8
-      for (int h = 0; h < kPanelVecs; ++h) w[h] = _mm512_load_si512(pb + g * kPanelRows + 16 * h);
+      for (int h = 0; h < kPanelVecs; ++h) {
+        w[h] = _mm512_load_si512(pb + g * kPanelRows + 16 * h);
+        // Keep the weights in registers: folded into each VPDPBUSD as a
+        // memory operand they cost TT loads instead of one, and the loads
+        // (not the dot products) set the pace.
+        asm("" : "+v"(w[h]));
+      }
 #pragma GCC unroll 8
       for (int t = 0; t < TT; ++t) {
         int32_t four;
