@@ -163,11 +163,15 @@ void Gemm(const Int8Acts& x, int64_t T, int64_t b0, const Int8Panel& p, int nb, 
   const int64_t tiles = (T + kInt8PanelTokens - 1) / kInt8PanelTokens;
   const int64_t per_tile = (lines + tiles - 1) / tiles;
   int64_t line = 0;
+  int l = 0;  // line of the current row
+  uintptr_t row = start;
   ForTokenBlocks<kInt8PanelTokens, TileAt>(T, [&](TileFn tile, int64_t t0) {
     for (const int64_t end = std::min(lines, line + per_tile); line < end; ++line) {
-      const int64_t r = line / row_lines, l = line % row_lines;
-      _mm_prefetch(reinterpret_cast<const char*>(((start + r * p.prefetch_stride) & ~uintptr_t{63}) + l * 64),
-                   _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>((row & ~uintptr_t{63}) + l * 64), _MM_HINT_T1);
+      if (++l == row_lines) {
+        l = 0;
+        row += p.prefetch_stride;
+      }
     }
     tile(x, t0, b0, p, nb, n, y + t0 * ldy, ldy, accumulate);
   });
