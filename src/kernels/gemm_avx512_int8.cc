@@ -173,6 +173,15 @@ void Gemm(const Int8Acts& x, int64_t T, int64_t b0, const Int8Panel& p, int nb, 
         row += p.prefetch_stride;
       }
     }
+    // The next tile's output rows: the first k range writes y cold (from
+    // DRAM for gate/up's 14 MiB), the others read it back from L2; either
+    // way the tile's stores stalled on them (~1/6 of the tile's time).
+    const int64_t t_next = t0 + kInt8PanelTokens;
+    for (int64_t t = t_next; t < T && t < t_next + kInt8PanelTokens; ++t) {
+      const uintptr_t r0 = reinterpret_cast<uintptr_t>(y + t * ldy) & ~uintptr_t{63};
+      const uintptr_t r1 = reinterpret_cast<uintptr_t>(y + t * ldy + n - 1);
+      for (uintptr_t a = r0; a <= r1; a += 64) _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
+    }
     tile(x, t0, b0, p, nb, n, y + t0 * ldy, ldy, accumulate);
   });
 }
