@@ -20,12 +20,6 @@ namespace {
 
 constexpr int kGroups = 8;  // groups of 4 k per block of 32
 
-float HalfToFloat(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
 // The 32 weights of one block as signed bytes, in k order.
 struct Q8Block {
   static constexpr int kBytes = 34;
@@ -66,21 +60,33 @@ void PackT(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, const
       Transpose16x16(v);
       const int groups = two ? 2 * kGroups : kGroups;
       const __m512i ones = _mm512_set1_epi8(1);
-      __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};  // per row, per block
+      // Per row, per block: two chains per block (even / odd groups), so
+      // the dot products do not wait on each other's latency.
+      __m512i sum[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                        _mm512_setzero_si512()};
       for (int g = 0; g < groups; ++g) {
         const __m512i q = _mm512_castps_si512(v[g]);
         _mm512_store_si512(panel + (b * kGroups + g) * kPanelRows + half * 16, q);
-        sum[g / kGroups] = _mm512_dpbusd_epi32(sum[g / kGroups], ones, q);
+        sum[(g / kGroups) * 2 + (g & 1)] = _mm512_dpbusd_epi32(sum[(g / kGroups) * 2 + (g & 1)], ones, q);
       }
       for (int j = 0; j < (two ? 2 : 1); ++j) {  // -128 x block sum
+        const __m512i block_sum = _mm512_add_epi32(sum[2 * j], sum[2 * j + 1]);
         _mm512_store_si512(init + (b + j) * kPanelRows + half * 16,
-                           _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum[j], 7)));
+                           _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(block_sum, 7)));
       }
     }
   }
-  for (int64_t b = 0; b < nb; ++b) {
-    for (int r = 0; r < kPanelRows; ++r) {
-      scales[b * kPanelRows + r] = r < n ? HalfToFloat(base + r * w.row_bytes + (b0 + b) * B::kBytes) : 0.f;
+  // The f16 scales (each block's first two bytes), 16 rows per gather.
+  for (int half = 0; half < kPanelVecs; ++half) {
+    const int valid = n - 16 * half;
+    const __mmask16 m = valid >= 16 ? 0xFFFF : valid > 0 ? static_cast<__mmask16>((1u << valid) - 1u) : 0;
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i rows = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(16 * half), lane),
+                                            _mm512_set1_epi32(static_cast<int>(w.row_bytes)));
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m512i at = _mm512_add_epi32(rows, _mm512_set1_epi32(static_cast<int>((b0 + b) * B::kBytes)));
+      const __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at, base, 1);
+      _mm512_store_ps(scales + b * kPanelRows + 16 * half, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)));
     }
   }
 }
