@@ -196,6 +196,19 @@ BENCHMARK(BM_Prefill<DType::kBF16, ComputeMode::kBF16>)->Name("BM_Prefill<BF16,c
 BENCHMARK(BM_Prefill<DType::kQ8_0>)->Apply(PrefillArgs);
 BENCHMARK(BM_Prefill<DType::kQ4_0>)->Apply(PrefillArgs);
 
+// Every product of a gemma-3-1b layer (q, k/v, o, gate/up, down) at a
+// 512-token prefill chunk, 1 thread: the shapes end-to-end prefill runs,
+// where K = 6912 (down) keeps the activations out of L2.
+void LayerShapeArgs(benchmark::internal::Benchmark* b) {
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1024, 1152}, {256, 1152}, {1152, 1024}, {6912, 1152},
+                            {1152, 6912}}) {
+    b->Args({rows, cols, 512, 1});
+  }
+  b->ArgNames({"rows", "cols", "T", "threads"})->Unit(benchmark::kMillisecond);
+}
+BENCHMARK(BM_Prefill<DType::kQ8_0>)->Name("BM_Layer1b<Q8_0>")->Apply(LayerShapeArgs);
+BENCHMARK(BM_Prefill<DType::kQ4_0>)->Name("BM_Layer1b<Q4_0>")->Apply(LayerShapeArgs);
+
 // One decode step's matrix products for a whole model: every layer's q, k,
 // v, o, gate, up and down (each layer's copy at its own address, so they
 // stream from DRAM as in decode), then the LM head. The quantized kernels and

@@ -9,6 +9,7 @@
 // accumulators. The integers are those of the decode kernels.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/gemm_simd-inl.h"
@@ -18,12 +19,6 @@ namespace gemma::kern {
 namespace {
 
 constexpr int kGroups = 8;  // groups of 4 k per block of 32
-
-float HalfToFloat(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
 
 // The 32 weights of one block as signed bytes, in k order.
 struct Q8Block {
@@ -47,7 +42,6 @@ void PackT(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, const
   float* scales = p.scales;
   int32_t* init = p.init;
   const uint8_t* base = w.data + static_cast<size_t>(r0) * w.row_bytes;
-  PrefetchNextRange(base, w.row_bytes, n, (b0 + nb) * B::kBytes, nb * B::kBytes);
   for (int64_t b = 0; b < nb; b += 2) {  // two blocks = 16 groups per transpose
     const bool two = b + 1 < nb;
     for (int half = 0; half < kPanelVecs; ++half) {
@@ -66,21 +60,33 @@ void PackT(const WeightView& w, int64_t r0, int n, int64_t b0, int64_t nb, const
       Transpose16x16(v);
       const int groups = two ? 2 * kGroups : kGroups;
       const __m512i ones = _mm512_set1_epi8(1);
-      __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};  // per row, per block
+      // Per row, per block: two chains per block (even / odd groups), so
+      // the dot products do not wait on each other's latency.
+      __m512i sum[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                        _mm512_setzero_si512()};
       for (int g = 0; g < groups; ++g) {
         const __m512i q = _mm512_castps_si512(v[g]);
         _mm512_store_si512(panel + (b * kGroups + g) * kPanelRows + half * 16, q);
-        sum[g / kGroups] = _mm512_dpbusd_epi32(sum[g / kGroups], ones, q);
+        sum[(g / kGroups) * 2 + (g & 1)] = _mm512_dpbusd_epi32(sum[(g / kGroups) * 2 + (g & 1)], ones, q);
       }
       for (int j = 0; j < (two ? 2 : 1); ++j) {  // -128 x block sum
+        const __m512i block_sum = _mm512_add_epi32(sum[2 * j], sum[2 * j + 1]);
         _mm512_store_si512(init + (b + j) * kPanelRows + half * 16,
-                           _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum[j], 7)));
+                           _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(block_sum, 7)));
       }
     }
   }
-  for (int64_t b = 0; b < nb; ++b) {
-    for (int r = 0; r < kPanelRows; ++r) {
-      scales[b * kPanelRows + r] = r < n ? HalfToFloat(base + r * w.row_bytes + (b0 + b) * B::kBytes) : 0.f;
+  // The f16 scales (each block's first two bytes), 16 rows per gather.
+  for (int half = 0; half < kPanelVecs; ++half) {
+    const int valid = n - 16 * half;
+    const __mmask16 m = valid >= 16 ? 0xFFFF : valid > 0 ? static_cast<__mmask16>((1u << valid) - 1u) : 0;
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i rows = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(16 * half), lane),
+                                            _mm512_set1_epi32(static_cast<int>(w.row_bytes)));
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m512i at = _mm512_add_epi32(rows, _mm512_set1_epi32(static_cast<int>((b0 + b) * B::kBytes)));
+      const __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at, base, 1);
+      _mm512_store_ps(scales + b * kPanelRows + 16 * half, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)));
     }
   }
 }
@@ -118,7 +124,13 @@ void Tile(const Int8Acts& x, int64_t t0, int64_t b0, const Int8Panel& p, int nb,
     for (int g = 0; g < kGroups; ++g) {
       __m512i w[kPanelVecs];
 #pragma GCC unroll 8
-      for (int h = 0; h < kPanelVecs; ++h) w[h] = _mm512_load_si512(pb + g * kPanelRows + 16 * h);
+      for (int h = 0; h < kPanelVecs; ++h) {
+        w[h] = _mm512_load_si512(pb + g * kPanelRows + 16 * h);
+        // Keep the weights in registers: folded into each VPDPBUSD as a
+        // memory operand they cost TT loads instead of one, and the loads
+        // (not the dot products) set the pace.
+        asm("" : "+v"(w[h]));
+      }
 #pragma GCC unroll 8
       for (int t = 0; t < TT; ++t) {
         int32_t four;
@@ -149,7 +161,33 @@ struct TileAt {
 
 void Gemm(const Int8Acts& x, int64_t T, int64_t b0, const Int8Panel& p, int nb, int n, float* y, int64_t ldy,
           bool accumulate) {
+  // Cache lines of p.prefetch: per row, enough for the range at any
+  // alignment (rows are not 64-byte multiples apart).
+  const uintptr_t start = reinterpret_cast<uintptr_t>(p.prefetch);
+  const int row_lines = p.prefetch ? (p.prefetch_bytes + 63) / 64 + 1 : 0;
+  const int64_t lines = static_cast<int64_t>(row_lines) * p.prefetch_rows;
+  const int64_t tiles = (T + kInt8PanelTokens - 1) / kInt8PanelTokens;
+  const int64_t per_tile = (lines + tiles - 1) / tiles;
+  int64_t line = 0;
+  int l = 0;  // line of the current row
+  uintptr_t row = start;
   ForTokenBlocks<kInt8PanelTokens, TileAt>(T, [&](TileFn tile, int64_t t0) {
+    for (const int64_t end = std::min(lines, line + per_tile); line < end; ++line) {
+      _mm_prefetch(reinterpret_cast<const char*>((row & ~uintptr_t{63}) + l * 64), _MM_HINT_T1);
+      if (++l == row_lines) {
+        l = 0;
+        row += p.prefetch_stride;
+      }
+    }
+    // The next tile's output rows: the first k range writes y cold (from
+    // DRAM for gate/up's 14 MiB), the others read it back from L2; either
+    // way the tile's stores stalled on them (~1/6 of the tile's time).
+    const int64_t t_next = t0 + kInt8PanelTokens;
+    for (int64_t t = t_next; t < T && t < t_next + kInt8PanelTokens; ++t) {
+      const uintptr_t r0 = reinterpret_cast<uintptr_t>(y + t * ldy) & ~uintptr_t{63};
+      const uintptr_t r1 = reinterpret_cast<uintptr_t>(y + t * ldy + n - 1);
+      for (uintptr_t a = r0; a <= r1; a += 64) _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
+    }
     tile(x, t0, b0, p, nb, n, y + t0 * ldy, ldy, accumulate);
   });
 }
@@ -170,8 +208,26 @@ double DotBurn(int64_t iters, float* sink) {
   return static_cast<double>(iters) * kChains * 128;
 }
 
+// The AVX-512 activation quantizer in slices small enough for the stack,
+// then the sign bit flipped (q ^ 0x80 = q + 128 as a byte).
+void QuantizeUnsigned(const float* x, int64_t blocks, uint8_t* u, float* d) {
+  constexpr int64_t kSlice = 32;
+  alignas(64) int8_t q[kSlice * 32];
+  int32_t sum[kSlice];
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b0 = 0; b0 < blocks; b0 += kSlice) {
+    const int64_t nb = blocks - b0 < kSlice ? blocks - b0 : kSlice;
+    kAvx512MatMul.quantize_acts(x + b0 * 32, nb, q, d + b0, sum);
+    for (int64_t i = 0; i < nb * 32; i += 64) {
+      const __m512i v = _mm512_load_si512(q + i);
+      const __mmask64 m = nb * 32 - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (nb * 32 - i)) - 1;
+      _mm512_mask_storeu_epi8(u + b0 * 32 + i, m, _mm512_xor_si512(v, flip));
+    }
+  }
+}
+
 }  // namespace
 
-const Int8GemmKernels kAvx512Int8Gemm = {Pack, Gemm, DotBurn};
+const Int8GemmKernels kAvx512Int8Gemm = {Pack, Gemm, DotBurn, QuantizeUnsigned};
 
 }  // namespace gemma::kern

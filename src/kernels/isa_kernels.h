@@ -173,6 +173,15 @@ struct Int8Panel {
   uint32_t* q;      // [nb * 8][kPanelRows]
   float* scales;    // [nb][kPanelRows]
   int32_t* init;    // [nb][kPanelRows]
+  // The weight bytes the thread's next pack reads: `prefetch_rows` rows
+  // from `prefetch`, `prefetch_stride` apart, `prefetch_bytes` each (null:
+  // none). gemm prefetches them a few lines per token tile, spread over its
+  // run: the rows are too many streams for the hardware prefetcher, and a
+  // burst of hundreds of prefetches stalls on the miss buffers.
+  const uint8_t* prefetch = nullptr;
+  size_t prefetch_stride = 0;
+  int prefetch_rows = 0;
+  int prefetch_bytes = 0;
 };
 struct Int8GemmKernels {
   // Rows [r0, r0+n) (rows >= n zero), blocks [b0, b0+nb) of a q8_0 / q4_0 weight.
@@ -182,6 +191,9 @@ struct Int8GemmKernels {
                int64_t ldy, bool accumulate);
   // As MatMulKernels::fma_burn with VPDPBUSD (2 ops per int8 product).
   double (*dot_burn)(int64_t iters, float* sink);
+  // `blocks` blocks of 32 floats quantized as MatMulKernels::quantize_acts
+  // does (the same integers and scales), stored unsigned: u = q + 128.
+  void (*quantize)(const float* x, int64_t blocks, uint8_t* u, float* d);
 };
 
 extern const MatMulKernels kScalarMatMul;

@@ -124,8 +124,11 @@ constexpr int64_t kPanelK = 128;
 // The same bytes in bf16 pairs.
 constexpr int64_t kPanelKBf16 = 256;
 
-// Blocks of 32 per int8 panel: 64 rows x 256 bytes = 16 KiB.
-constexpr int64_t kPanelBlocks = 8;
+// Blocks of 32 per int8 panel: 64 rows x 512 bytes = 32 KiB (+ 8 KiB of
+// scales and sums), in L1 with a token tile's activations; 16 rather than 8
+// halves the passes of the output tile through y (kernels_bench layer
+// shapes: 3-5% faster, 12 blocks no better).
+constexpr int64_t kPanelBlocks = 16;
 
 // The prefill loop of every panel kernel: tasks of whole panels over the
 // pool; per panel of kPanelRows rows, fn(r0, n, k0, kc, scratch) for each
@@ -223,29 +226,79 @@ void MatMulAmxBf16(const kern::AmxBf16Kernels& g, int pieces, const float* x, in
                });
 }
 
-// q8_0 / q4_0 prefill: the activations quantised once (as decode does) and
-// made unsigned, then int8 panels of the weights (columns counted in
-// blocks of 32).
-void MatMulInt8Panels(const kern::Int8GemmKernels& g, const float* x, int64_t T, const Mat& w, float* y,
-                      ThreadPool* pool) {
-  thread_local QuantizedActivations acts;
+// One product of a batch of int8 panel products sharing the activations.
+constexpr int kMaxInt8Group = 3;
+struct Int8Product {
+  kern::WeightView view;
+  int64_t rows;
+  float* y;  // [T, rows]
+};
+
+// q8_0 / q4_0 prefill: the activations quantised once (as decode does, made
+// unsigned) for every product, in parallel over tokens, then one pass over
+// the pool through every product's int8 panels (columns counted in blocks
+// of 32). Each panel is computed as if its product ran alone.
+void MatMulInt8Panels(const kern::Int8GemmKernels& g, const float* x, int64_t T, int64_t K,
+                      const Int8Product* prods, int count, ThreadPool* pool, bool parallel) {
   thread_local std::vector<uint8_t> xu;
-  QuantizeActivations(x, T, w.cols, &acts);
-  const size_t count = static_cast<size_t>(T * w.cols);
-  if (xu.size() < count) xu.resize(count);
-  for (size_t i = 0; i < count; ++i) xu[i] = static_cast<uint8_t>(acts.q[i] ^ 0x80);  // q + 128
-  const kern::Int8Acts xa{xu.data(), acts.d.data(), w.cols};
-  const kern::WeightView view = ViewOf(w);
-  const int64_t N = w.rows;
+  thread_local std::vector<float> xd;
+  const int64_t blocks = K / kQuantBlockSize;
+  if (xu.size() < static_cast<size_t>(T * K)) xu.resize(static_cast<size_t>(T * K));
+  if (xd.size() < static_cast<size_t>(T * blocks)) xd.resize(static_cast<size_t>(T * blocks));
+  uint8_t* u = xu.data();  // the caller's buffers (workers have their own thread_locals)
+  float* d = xd.data();
+  ForRows(pool, parallel, T, 8, [&](int64_t t0, int64_t t1, int) {
+    g.quantize(x + t0 * K, (t1 - t0) * blocks, u + t0 * K, d + t0 * blocks);
+  });
+  const kern::Int8Acts xa{u, d, K};
+  int64_t first[kMaxInt8Group + 1] = {0};  // first[j]: the index of product j's first panel
+  for (int j = 0; j < count; ++j) first[j + 1] = first[j] + (prods[j].rows + kern::kPanelRows - 1) / kern::kPanelRows;
   constexpr size_t kPanelWords = kern::kPanelRows * kPanelBlocks * 8;  // the packed bytes, / 4
   constexpr size_t kBlockWords = kern::kPanelRows * kPanelBlocks;      // scales, then init
-  ForEachPanel(pool, UsePool(pool, w, T), N, w.cols / kQuantBlockSize, kPanelBlocks, kPanelWords + 2 * kBlockWords,
-               [&](int64_t r0, int n, int64_t b0, int64_t nb, float* scratch) {
-                 const kern::Int8Panel p{reinterpret_cast<uint32_t*>(scratch), scratch + kPanelWords,
-                                         reinterpret_cast<int32_t*>(scratch + kPanelWords + kBlockWords)};
-                 g.pack(view, r0, n, b0, nb, p);
-                 g.gemm(xa, T, b0, p, static_cast<int>(nb), n, y + r0, N, b0 > 0);
-               });
+  ForRows(pool, parallel, first[count], 1, [&](int64_t p0, int64_t p1, int) {
+    float* scratch = ThreadScratch(kPanelWords + 2 * kBlockWords);
+    const kern::Int8Panel panel{reinterpret_cast<uint32_t*>(scratch), scratch + kPanelWords,
+                                reinterpret_cast<int32_t*>(scratch + kPanelWords + kBlockWords)};
+    for (int64_t p = p0; p < p1; ++p) {
+      int j = 0;
+      while (p >= first[j + 1]) ++j;
+      const Int8Product& pr = prods[j];
+      const int64_t r0 = (p - first[j]) * kern::kPanelRows;
+      const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, pr.rows - r0));
+      for (int64_t b0 = 0; b0 < blocks; b0 += kPanelBlocks) {
+        const int64_t nb = std::min(kPanelBlocks, blocks - b0);
+        g.pack(pr.view, r0, n, b0, nb, panel);
+        // What this thread packs next: the next k range, else the next
+        // panel's first (of the same or the next product).
+        kern::Int8Panel next = panel;
+        const size_t block_bytes = pr.view.row_bytes / static_cast<size_t>(blocks);
+        if (b0 + nb < blocks) {
+          next.prefetch = pr.view.data + static_cast<size_t>(r0) * pr.view.row_bytes + (b0 + nb) * block_bytes;
+          next.prefetch_stride = pr.view.row_bytes;
+          next.prefetch_rows = n;
+          next.prefetch_bytes = static_cast<int>(std::min(kPanelBlocks, blocks - b0 - nb) * block_bytes);
+        } else if (p + 1 < p1) {
+          const int jn = p + 1 < first[j + 1] ? j : j + 1;
+          const Int8Product& pn = prods[jn];
+          const int64_t rn = (p + 1 - first[jn]) * kern::kPanelRows;
+          const size_t bytes_n = pn.view.row_bytes / static_cast<size_t>(blocks);
+          next.prefetch = pn.view.data + static_cast<size_t>(rn) * pn.view.row_bytes;
+          next.prefetch_stride = pn.view.row_bytes;
+          next.prefetch_rows = static_cast<int>(std::min<int64_t>(kern::kPanelRows, pn.rows - rn));
+          next.prefetch_bytes = static_cast<int>(std::min(kPanelBlocks, blocks) * bytes_n);
+        }
+        g.gemm(xa, T, b0, next, static_cast<int>(nb), n, pr.y + r0, pr.rows, b0 > 0);
+      }
+    }
+  });
+}
+
+// The int8 panel kernels when they apply to w at T tokens (null otherwise).
+const kern::Int8GemmKernels* Int8PanelsFor(const Mat& w, int64_t T) {
+  const kern::Int8GemmKernels* g = kern::ActiveInt8Gemm();
+  return g && IsQuantDType(w.dtype) && T > kern::kSmallTokens && w.cols % kQuantBlockSize == 0 && w.rows > 0
+             ? g
+             : nullptr;
 }
 
 // Prefill-sized products with float weights (T > kSmallTokens, or small
@@ -405,18 +458,34 @@ void MatMulShared(const float* x, int64_t T, const Mat* const* ws, float* const*
       if (IsQuantDType(ws[0]->dtype)) return MatMulQuant(x, T, ps, n, pool);
       return MatMulFloatStream(x, T, ps, n, pool);
     }
+    // Prefill on int8 panels: one quantisation of x and one pass over the
+    // pool for the group (at most kMaxInt8Group products of equal columns).
+    Int8Product int8[kMaxInt8Group];
+    const kern::Int8GemmKernels* g = Int8PanelsFor(*ws[0], T);
+    bool parallel = false;
+    for (int i = 0; g != nullptr && i < n; ++i) {
+      if (i >= kMaxInt8Group || Int8PanelsFor(*ws[i], T) == nullptr || ws[i]->cols != ws[0]->cols) {
+        g = nullptr;
+        break;
+      }
+      int8[i] = {ViewOf(*ws[i]), ws[i]->rows, ys[i]};
+      parallel = parallel || UsePool(pool, *ws[i], T);
+    }
+    if (g != nullptr) return MatMulInt8Panels(*g, x, T, ws[0]->cols, int8, n, pool, parallel);
   }
   for (int i = 0; i < n; ++i) {
     const Mat& w = *ws[i];
     if (w.rows <= 0 || w.cols == 0) continue;
     if (IsQuantDType(w.dtype)) {
       // Prefill: int8 panels (kernels_bench, 6912 x 1152 x 512 tokens, 1
-      // thread: q8_0 23.6 ms, q4_0 23.2 ms) against 82 / 85 ms for the
-      // row-blocked integer dots of MatMulQuant and 47 ms for dequantised f32
-      // panels; the same block integers as every other path.
-      const kern::Int8GemmKernels* g = kern::ActiveInt8Gemm();
-      if (g && T > kern::kSmallTokens) {
-        MatMulInt8Panels(*g, x, T, w, ys[i], pool);
+      // thread: q8_0 14.9 ms, q4_0 14.8 ms of CPU time; 19.4 / 19.8 ms the
+      // same day before the tile kept its weights in registers and the packs'
+      // reads were prefetched) against 82 / 85 ms for the row-blocked integer
+      // dots of MatMulQuant and 47 ms for dequantised f32 panels; the same
+      // block integers as every other path.
+      if (const kern::Int8GemmKernels* g = Int8PanelsFor(w, T)) {
+        const Int8Product p{ViewOf(w), w.rows, ys[i]};
+        MatMulInt8Panels(*g, x, T, w.cols, &p, 1, pool, UsePool(pool, w, T));
       } else {
         const Product p{&w, ys[i]};
         MatMulQuant(x, T, &p, 1, pool);
@@ -433,5 +502,6 @@ void MatMulShared(const float* x, int64_t T, const Mat* const* ws, float* const*
 void kern::SetAmxPanelColumns(int64_t k) {
   if (k >= 32 && k <= kMaxPanelKAmx && k % 32 == 0) g_panel_k_amx = k;
 }
+
 
 }  // namespace gemma

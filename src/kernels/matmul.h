@@ -4,6 +4,7 @@
 // in_features], row-major, and y = x W^T. Activations are float32.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 
 #include "base/dtype.h"
 
@@ -46,11 +47,12 @@ struct Mat {
 void MatMul(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool);
 
 // The products of several weights with the same activations (q/k/v,
-// gate/up): ys[i] = x ws[i]^T, as MatMul computes each. Decode and small
-// batches run the group as one pass over the pool (one activation
+// gate/up, cross k/v): ys[i] = x ws[i]^T, as MatMul computes each. Decode
+// and small batches run the group as one pass over the pool (one activation
 // quantization, one dispatch: a decode step is ~100 dispatches, each a
-// wake-up of the workers) when the weights share dtype and columns;
-// otherwise, and for prefill, one MatMul each.
+// wake-up of the workers) when the weights share dtype and columns; prefill
+// with quantised weights likewise quantises x once and passes over all
+// their int8 panels together (up to 3 products); otherwise one MatMul each.
 void MatMulShared(const float* x, int64_t T, const Mat* const* ws, float* const* ys, int n, ThreadPool* pool);
 
 // Plain scalar reference of MatMul, used by tests of the fast paths: decoded

@@ -227,6 +227,45 @@ TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
   }
 }
 
+TEST(QuantMatMul, SameInputGivesEachProductsOwnResult) {
+  // q/k/v-like products of one input: quantised (q8_0, q4_0) and float
+  // ones, every token count path, bit for bit what MatMul gives alone.
+  ThreadPool pool(3);
+  const int64_t cols = 640;
+  const auto wf = RandomVector(200 * cols, 51);
+  std::vector<WeightBuffer> bytes;
+  std::vector<Mat> mats;
+  for (auto [dtype, rows] : {std::pair<DType, int64_t>{DType::kQ8_0, 130}, {DType::kQ4_0, 33}, {DType::kF32, 9}}) {
+    const Mat wf_mat{DType::kF32, wf.data(), rows, cols};
+    if (dtype == DType::kF32) {
+      mats.push_back(wf_mat);
+      continue;
+    }
+    bytes.push_back(QuantizeMat(wf_mat, dtype, nullptr));
+    mats.push_back(Mat{dtype, bytes.back().data(), rows, cols});
+  }
+  for (int64_t T : {int64_t{1}, int64_t{16}, int64_t{17}, int64_t{40}}) {
+    SCOPED_TRACE("T=" + std::to_string(T));
+    const auto x = RandomVector(T * cols, 52);
+    ForEachIsa([&](Isa) {
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        std::vector<std::vector<float>> alone, same;
+        for (const Mat& m : mats) {
+          alone.emplace_back(T * m.rows, NAN);
+          same.emplace_back(T * m.rows, NAN);
+          MatMul(x.data(), T, m, alone.back().data(), p);
+        }
+        const Mat* ws[] = {&mats[0], &mats[1], &mats[2]};
+        float* ys[] = {same[0].data(), same[1].data(), same[2].data()};
+        MatMulShared(x.data(), T, ws, ys, 3, p);
+        for (size_t i = 0; i < mats.size(); ++i) {
+          ASSERT_EQ(0, std::memcmp(alone[i].data(), same[i].data(), alone[i].size() * sizeof(float))) << i;
+        }
+      }
+    });
+  }
+}
+
 TEST(QuantMatMul, RejectsColumnsNotMultipleOf32) {
   std::vector<uint8_t> bytes(64);
   const Mat w{DType::kQ8_0, bytes.data(), 1, 40};

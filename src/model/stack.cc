@@ -16,24 +16,28 @@ void Grow(std::vector<float>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
 
-// fn(t0, t1) over the token rows [0, T): on the pool for prompts (the
-// element-wise stages were ~6% of an AMX prefill on one thread), inline for
-// a decoded token.
+// fn(t0, t1) over the token rows [0, T): split over the pool for prompt
+// chunks, where these row-wise stages would otherwise leave the other
+// threads idle between the matrix products (each row's result is the same
+// either way).
 template <class Fn>
-void ForTokenRows(ThreadPool* pool, int64_t T, Fn&& fn) {
-  if (pool != nullptr && T >= 8) {
-    pool->ParallelFor(T, 4, [&](int64_t t0, int64_t t1, int) { fn(t0, t1); });
-  } else {
-    fn(0, T);
-  }
+void ForTokens(ThreadPool* pool, int64_t T, Fn&& fn) {
+  constexpr int64_t kMinRows = 16;
+  if (pool == nullptr || pool->num_threads() < 2 || T < 2 * kMinRows) return fn(int64_t{0}, T);
+  pool->ParallelFor(T, kMinRows, [&](int64_t t0, int64_t t1, int) { fn(t0, t1); });
 }
 
 // Row-wise RMSNorm of [T, n].
 void NormRows(const float* x, int64_t T, int64_t n, const std::vector<float>& w1, double eps, float* out,
-              ThreadPool* pool = nullptr) {
-  ForTokenRows(pool, T, [&](int64_t t0, int64_t t1) {
+              ThreadPool* pool) {
+  ForTokens(pool, T, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) RMSNorm(x + t * n, w1.data(), n, static_cast<float>(eps), out + t * n);
   });
+}
+
+// y += x over [T, n].
+void AddRows(const float* x, float* y, int64_t T, int64_t n, ThreadPool* pool) {
+  ForTokens(pool, T, [&](int64_t t0, int64_t t1) { Add(x + t0 * n, y + t0 * n, (t1 - t0) * n); });
 }
 
 void Record(Dump* dump, const std::string& name, const float* data, int64_t n) {
@@ -49,16 +53,18 @@ Stack::Stack(const TextConfig& cfg, StackWeights weights)
       rope_local_(cfg.rope_local, cfg.head_dim) {}
 
 void Stack::NormAndRope(float* rows, int64_t T, int heads, const std::vector<float>& norm, const float* cos,
-                        const float* sin) const {
+                        const float* sin, ThreadPool* pool) const {
   const int hd = cfg_.head_dim;
   const int half = hd / 2;
-  for (int64_t t = 0; t < T; ++t) {
-    for (int h = 0; h < heads; ++h) {
-      float* x = rows + (t * heads + h) * hd;
-      RMSNorm(x, norm.data(), hd, static_cast<float>(cfg_.rms_norm_eps), x);
-      if (cos) RopeRotate(x, hd, cos + t * half, sin + t * half);
+  ForTokens(pool, T, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      for (int h = 0; h < heads; ++h) {
+        float* x = rows + (t * heads + h) * hd;
+        RMSNorm(x, norm.data(), hd, static_cast<float>(cfg_.rms_norm_eps), x);
+        if (cos) RopeRotate(x, hd, cos + t * half, sin + t * half);
+      }
     }
-  }
+  });
 }
 
 void Stack::Forward(float* x, const StackInputs& in, Workspace& ws, ThreadPool* pool) const {
@@ -69,7 +75,7 @@ void Stack::Forward(float* x, const StackInputs& in, Workspace& ws, ThreadPool* 
     Layer(l, x, in, ws, pool);
     if (in.dump) Record(in.dump, in.dump_prefix + "hidden_after_layer_" + std::to_string(l), x, in.T * H);
   }
-  NormRows(x, in.T, H, w_.final_norm, cfg_.rms_norm_eps, x);
+  NormRows(x, in.T, H, w_.final_norm, cfg_.rms_norm_eps, x, pool);
 }
 
 void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadPool* pool) const {
@@ -101,8 +107,8 @@ void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadP
   const float* sin = full ? ws.sin_full.data() : ws.sin_local.data();
   {
     prof::Scope ps(prof::kQkNormRope);
-    NormAndRope(ws.q.data(), T, heads, w.q_norm, cos, sin);
-    NormAndRope(ws.k.data(), T, kv_heads, w.k_norm, cos, sin);
+    NormAndRope(ws.q.data(), T, heads, w.q_norm, cos, sin, pool);
+    NormAndRope(ws.k.data(), T, kv_heads, w.k_norm, cos, sin, pool);
   }
   if (dump0) {
     Record(in.dump, in.dump_prefix + "layer0_q", ws.q.data(), T * qd);
@@ -171,7 +177,7 @@ void Stack::OutputAndMlp(const LayerWeights& w, float* x, int64_t T, Workspace& 
   {
     prof::Scope ps(prof::kNorms);
     NormRows(ws.o.data(), T, H, w.post_attn_norm, cfg_.rms_norm_eps, ws.o.data(), pool);
-    Add(ws.o.data(), x, T * H);
+    AddRows(ws.o.data(), x, T, H, pool);
   }
 
   // 4. GeGLU MLP: pre-norm, gate/up, gelu_tanh(gate) * up, down, post-norm, residual.
@@ -191,7 +197,7 @@ void Stack::OutputAndMlp(const LayerWeights& w, float* x, int64_t T, Workspace& 
     prof::Scope ps(prof::kGelu);
     float* gate = ws.gate.data();
     const float* up = ws.up.data();
-    ForTokenRows(pool, T, [&](int64_t t0, int64_t t1) {
+    ForTokens(pool, T, [&](int64_t t0, int64_t t1) {
       GeluTanhMul(gate + t0 * I, up + t0 * I, (t1 - t0) * I, gate + t0 * I);
     });
   }
@@ -201,7 +207,7 @@ void Stack::OutputAndMlp(const LayerWeights& w, float* x, int64_t T, Workspace& 
   }
   prof::Scope ps(prof::kNorms);
   NormRows(ws.o.data(), T, H, w.post_ffw_norm, cfg_.rms_norm_eps, ws.o.data(), pool);
-  Add(ws.o.data(), x, T * H);
+  AddRows(ws.o.data(), x, T, H, pool);
 }
 
 std::vector<CrossKV> Stack::ComputeCrossKV(const float* enc_out, int64_t S, const uint8_t* valid, Workspace& ws,
@@ -216,9 +222,10 @@ std::vector<CrossKV> Stack::ComputeCrossKV(const float* enc_out, int64_t S, cons
     c.v.resize(static_cast<size_t>(S * kvd));
     c.valid.assign(valid, valid + S);
     // The encoder output enters the decoder's k/v projections as it is (no pre-norm).
-    MatMul(enc_out, S, w.k_proj, c.k.data(), pool);
-    MatMul(enc_out, S, w.v_proj, c.v.data(), pool);
-    NormAndRope(c.k.data(), S, cfg_.num_kv_heads, w.k_norm, nullptr, nullptr);
+    const Mat* mats[] = {&w.k_proj, &w.v_proj};
+    float* outs[] = {c.k.data(), c.v.data()};
+    MatMulShared(enc_out, S, mats, outs, 2, pool);
+    NormAndRope(c.k.data(), S, cfg_.num_kv_heads, w.k_norm, nullptr, nullptr, pool);
   }
   return out;
 }

@@ -88,7 +88,7 @@ class Stack {
   void OutputAndMlp(const LayerWeights& w, float* x, int64_t T, Workspace& ws, ThreadPool* pool) const;
   // Per-head RMSNorm (q_norm / k_norm) of rows [T, heads*hd], then optional RoPE.
   void NormAndRope(float* rows, int64_t T, int heads, const std::vector<float>& norm, const float* cos,
-                   const float* sin) const;
+                   const float* sin, ThreadPool* pool) const;
 
   TextConfig cfg_;
   StackWeights w_;
