@@ -245,6 +245,24 @@ INSTANTIATE_TEST_SUITE_P(Cases, Gemma3Golden, ::testing::ValuesIn(CaseNames("gem
                            return n;
                          });
 
+// A T5Gemma 2 case's inputs: encoder ids and their validity, decoder
+// prefix, image soft tokens.
+struct T5Inputs {
+  std::vector<int32_t> enc_ids, dec_ids, mask;
+  std::vector<uint8_t> valid;
+  std::vector<float> soft;
+  int64_t S = 0, T = 0, n_soft = 0;
+  explicit T5Inputs(const Case& c)
+      : enc_ids(c.Ids("encoder_input_ids")),
+        dec_ids(c.Ids("decoder_input_ids")),
+        mask(c.Ids("encoder_attention_mask")) {
+    valid.assign(mask.begin(), mask.end());
+    S = static_cast<int64_t>(enc_ids.size());
+    T = static_cast<int64_t>(dec_ids.size());
+    soft = SoftTokens(c, &n_soft);
+  }
+};
+
 class T5Gemma2Golden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(T5Gemma2Golden, EncoderDecoderGreedyAndIncremental) {
@@ -252,32 +270,28 @@ TEST_P(T5Gemma2Golden, EncoderDecoderGreedyAndIncremental) {
   auto model = T5Gemma2Model::Load(c.cfg, *c.weights);
   const TextConfig& dc = c.cfg.text;
   const int64_t V = dc.vocab_size, H = dc.hidden_size;
-  const std::vector<int32_t> enc_ids = c.Ids("encoder_input_ids");
-  const std::vector<int32_t> mask = c.Ids("encoder_attention_mask");
-  const std::vector<uint8_t> valid(mask.begin(), mask.end());
-  const std::vector<int32_t> dec_ids = c.Ids("decoder_input_ids");
-  const int64_t S = static_cast<int64_t>(enc_ids.size()), T = static_cast<int64_t>(dec_ids.size());
-  int64_t n_soft = 0;
-  const std::vector<float> soft = SoftTokens(c, &n_soft);
+  const T5Inputs in(c);
+  const int64_t T = in.T;
 
   T5Gemma2Session s(*model, 256);
   Dump dump;
-  s.SetEncoderInput(enc_ids.data(), valid.data(), S, soft.data(), n_soft, &dump);
-  ExpectClose(dump["encoder_embeddings"], c.F("encoder_embeddings"), "encoder_embeddings", H, &mask);
+  s.SetEncoderInput(in.enc_ids.data(), in.valid.data(), in.S, in.soft.data(), in.n_soft, &dump);
+  ExpectClose(dump["encoder_embeddings"], c.F("encoder_embeddings"), "encoder_embeddings", H, &in.mask);
   for (int l = 0; l < c.cfg.encoder.num_layers; ++l) {
     const std::string n = "encoder_hidden_after_layer_" + std::to_string(l);
-    ExpectClose(dump[n], c.F(n), n, H, &mask);
+    ExpectClose(dump[n], c.F(n), n, H, &in.mask);
   }
-  ExpectClose(dump["encoder_output"], c.F("encoder_output"), "encoder_output", H, &mask);
+  ExpectClose(dump["encoder_output"], c.F("encoder_output"), "encoder_output", H, &in.mask);
   std::vector<int32_t> row_ok_cross;
-  for (int64_t kvh = 0; kvh < dc.num_kv_heads; ++kvh) row_ok_cross.insert(row_ok_cross.end(), mask.begin(), mask.end());
-  ExpectClose(HeadsFirst(dump["decoder_layer0_cross_k"], S, dc.num_kv_heads, dc.head_dim),
+  for (int64_t kvh = 0; kvh < dc.num_kv_heads; ++kvh)
+    row_ok_cross.insert(row_ok_cross.end(), in.mask.begin(), in.mask.end());
+  ExpectClose(HeadsFirst(dump["decoder_layer0_cross_k"], in.S, dc.num_kv_heads, dc.head_dim),
               c.F("decoder_layer0_cross_k"), "decoder_layer0_cross_k", dc.head_dim, &row_ok_cross);
-  ExpectClose(HeadsFirst(dump["decoder_layer0_cross_v"], S, dc.num_kv_heads, dc.head_dim),
+  ExpectClose(HeadsFirst(dump["decoder_layer0_cross_v"], in.S, dc.num_kv_heads, dc.head_dim),
               c.F("decoder_layer0_cross_v"), "decoder_layer0_cross_v", dc.head_dim, &row_ok_cross);
 
   std::vector<float> logits(static_cast<size_t>(T * V));
-  s.Forward(dec_ids.data(), T, logits.data(), true, &dump);
+  s.Forward(in.dec_ids.data(), T, logits.data(), true, &dump);
   ExpectClose(dump["decoder_embeddings"], c.F("decoder_embeddings"), "decoder_embeddings");
   for (int l = 0; l < dc.num_layers; ++l) {
     const std::string n = "decoder_hidden_after_layer_" + std::to_string(l);
@@ -295,9 +309,9 @@ TEST_P(T5Gemma2Golden, EncoderDecoderGreedyAndIncremental) {
 
   // Token-by-token decoder prefix after re-encoding reproduces the logits.
   T5Gemma2Session inc(*model, 256);
-  inc.SetEncoderInput(enc_ids.data(), valid.data(), S, soft.data(), n_soft);
+  inc.SetEncoderInput(in.enc_ids.data(), in.valid.data(), in.S, in.soft.data(), in.n_soft);
   std::vector<float> inc_logits(static_cast<size_t>(T * V));
-  for (int64_t t = 0; t < T; ++t) inc.Forward(dec_ids.data() + t, 1, inc_logits.data() + t * V, true);
+  for (int64_t t = 0; t < T; ++t) inc.Forward(in.dec_ids.data() + t, 1, inc_logits.data() + t * V, true);
   ExpectClose(inc_logits, c.F("logits"), "incremental logits");
 }
 
@@ -307,17 +321,12 @@ TEST_P(T5Gemma2Golden, Bf16ComputeWithinMeasuredBound) {
   opts.compute = ComputeMode::kBF16;
   auto model = T5Gemma2Model::Load(c.cfg, *c.weights, opts);
   const int64_t V = c.cfg.text.vocab_size;
-  const std::vector<int32_t> enc_ids = c.Ids("encoder_input_ids");
-  const std::vector<int32_t> mask = c.Ids("encoder_attention_mask");
-  const std::vector<uint8_t> valid(mask.begin(), mask.end());
-  const std::vector<int32_t> dec_ids = c.Ids("decoder_input_ids");
-  const int64_t S = static_cast<int64_t>(enc_ids.size()), T = static_cast<int64_t>(dec_ids.size());
-  int64_t n_soft = 0;
-  const std::vector<float> soft = SoftTokens(c, &n_soft);
+  const T5Inputs in(c);
+  const int64_t T = in.T;
   T5Gemma2Session s(*model, 256);
-  s.SetEncoderInput(enc_ids.data(), valid.data(), S, soft.data(), n_soft);
+  s.SetEncoderInput(in.enc_ids.data(), in.valid.data(), in.S, in.soft.data(), in.n_soft);
   std::vector<float> logits(static_cast<size_t>(T * V));
-  s.Forward(dec_ids.data(), T, logits.data(), true);
+  s.Forward(in.dec_ids.data(), T, logits.data(), true);
   ExpectClose(logits, c.F("logits"), "logits (bf16 compute)", 0, nullptr, kBf16ComputeTol);
   (void)V;
 }
@@ -328,19 +337,14 @@ TEST_P(T5Gemma2Golden, HalfKvCacheKeepsGreedyIdsAndLogits) {
   Case c(GetParam());
   auto model = T5Gemma2Model::Load(c.cfg, *c.weights);
   const int64_t V = c.cfg.text.vocab_size;
-  const std::vector<int32_t> enc_ids = c.Ids("encoder_input_ids");
-  const std::vector<int32_t> mask = c.Ids("encoder_attention_mask");
-  const std::vector<uint8_t> valid(mask.begin(), mask.end());
-  const std::vector<int32_t> dec_ids = c.Ids("decoder_input_ids");
-  const int64_t S = static_cast<int64_t>(enc_ids.size()), T = static_cast<int64_t>(dec_ids.size());
-  int64_t n_soft = 0;
-  const std::vector<float> soft = SoftTokens(c, &n_soft);
+  const T5Inputs in(c);
+  const int64_t T = in.T;
   for (const KvCase& kc : kKvCases) {
     SCOPED_TRACE(KvDTypeName(kc.dtype));
     T5Gemma2Session s(*model, 256, kc.dtype);
-    s.SetEncoderInput(enc_ids.data(), valid.data(), S, soft.data(), n_soft);
+    s.SetEncoderInput(in.enc_ids.data(), in.valid.data(), in.S, in.soft.data(), in.n_soft);
     std::vector<float> logits(static_cast<size_t>(T * V));
-    for (int64_t t = 0; t < T; ++t) s.Forward(dec_ids.data() + t, 1, logits.data() + t * V, true);
+    for (int64_t t = 0; t < T; ++t) s.Forward(in.dec_ids.data() + t, 1, logits.data() + t * V, true);
     const double e1 = ExpectClose(logits, c.F("logits"), "kv logits", 0, nullptr, kc.tol);
     const double e2 = CheckGreedy(c, s, logits, V, kc.tol);
     std::printf("[%s kv] %s: prompt logits rel. error %.2e, greedy logits %.2e\n", KvDTypeName(kc.dtype),
