@@ -10,7 +10,7 @@
 namespace gemma::prof {
 
 enum Stage : int {
-  kNorms,          // RMSNorm of rows, residual adds
+  kNorms,          // RMSNorm of rows (the final norm too), residual adds
   kQkvProj,        // q/k/v projections
   kQkNormRope,     // per-head q/k RMSNorm and RoPE
   kAttention,      // scores, softmax, weighted values
@@ -19,7 +19,7 @@ enum Stage : int {
   kGateUpProj,     // gate_proj and up_proj
   kGelu,           // gelu_tanh(gate) * up
   kDownProj,       // down_proj
-  kHead,           // final norm and LM head
+  kHead,           // LM head (and its soft cap)
   kStageCount
 };
 

@@ -9,9 +9,9 @@
 #include <random>
 
 #include "base/error.h"
+#include "base/profile.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
-#include "base/profile.h"
 #include "kernels/cpu_features.h"
 #include "kernels/machine_limits.h"
 #include "kernels/thread_pool.h"

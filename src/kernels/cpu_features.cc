@@ -183,7 +183,9 @@ bool AmxSupported() {
   return IsaSupported(Isa::kAvx512) && f.avx512_bf16 && f.amx_tile && f.amx_bf16 && f.os_grants_amx;
 }
 
-bool AmxActive() {
+namespace {
+// GEMMA_AMX (read on first call) unless SetAmxAllowed changed it.
+bool AmxAllowed() {
   int allowed = g_amx_allowed.load(std::memory_order_relaxed);
   if (allowed < 0) {
     const char* env = std::getenv("GEMMA_AMX");
@@ -192,10 +194,17 @@ bool AmxActive() {
     g_amx_allowed.compare_exchange_strong(expected, from_env, std::memory_order_relaxed);
     allowed = g_amx_allowed.load(std::memory_order_relaxed);
   }
-  return allowed == 1 && ActiveIsa() == Isa::kAvx512 && AmxSupported();
+  return allowed == 1;
 }
+}  // namespace
 
-void SetAmxAllowed(bool allowed) { g_amx_allowed.store(allowed ? 1 : 0, std::memory_order_relaxed); }
+bool AmxActive() { return AmxAllowed() && ActiveIsa() == Isa::kAvx512 && AmxSupported(); }
+
+bool SetAmxAllowed(bool allowed) {
+  const bool before = AmxAllowed();
+  g_amx_allowed.store(allowed ? 1 : 0, std::memory_order_relaxed);
+  return before;
+}
 
 bool SetActiveIsa(Isa isa) {
   if (!IsaSupported(isa)) return false;

@@ -49,9 +49,10 @@ bool ParseIsaName(std::string_view name, Isa* out);
 // environment or SetAmxAllowed(false).
 bool AmxSupported();
 bool AmxActive();
-// Tests and benchmarks: turns AMX off or back on (when supported). Not meant
-// to be called while other threads run kernels.
-void SetAmxAllowed(bool allowed);
+// Tests and benchmarks: turns AMX off or back on (when supported); returns
+// the previous setting. Not meant to be called while other threads run
+// kernels.
+bool SetAmxAllowed(bool allowed);
 
 // Switches the kernels to `isa` (tests and benchmarks). Returns false and
 // changes nothing when the machine does not support it. Not meant to be

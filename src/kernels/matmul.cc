@@ -490,8 +490,7 @@ void MatMulShared(const float* x, int64_t T, const Mat* const* ws, float* const*
         const Product p{&w, ys[i]};
         MatMulQuant(x, T, &p, 1, pool);
       }
-    } else if (T <= kern::kSmallTokens && (T == 1 || kern::ActiveMatMulKernels().matmul_small != nullptr)) {
-      const Product p{&w, ys[i]};
+    } else if (const Product p{&w, ys[i]}; StreamsTogether(T, &p, 1)) {
       MatMulFloatStream(x, T, &p, 1, pool);
     } else {
       MatMulFloat(x, T, w, ys[i], pool);
@@ -502,6 +501,5 @@ void MatMulShared(const float* x, int64_t T, const Mat* const* ws, float* const*
 void kern::SetAmxPanelColumns(int64_t k) {
   if (k >= 32 && k <= kMaxPanelKAmx && k % 32 == 0) g_panel_k_amx = k;
 }
-
 
 }  // namespace gemma

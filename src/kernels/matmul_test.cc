@@ -193,8 +193,12 @@ TEST(MatMul, AmxDriverAndLayoutsUnderEmulation) {
 
 TEST(MatMul, AmxPathCoversPanelEdges) {
   // Shapes around AMX's blocks: 32 tokens x 32 rows per tile block, 16
-  // pairs per k step, 512 columns per panel; compared with f32 FMA panels.
+  // pairs per k step, 128 columns per panel; compared with the reference.
   if (!AmxSupported()) GTEST_SKIP() << "no AMX on this machine";
+  const Isa saved = ActiveIsa();
+  ASSERT_TRUE(SetActiveIsa(Isa::kAvx512));
+  const bool amx = SetAmxAllowed(true);
+  ASSERT_NE(kern::ActiveAmxBf16(), nullptr);
   const Shape kShapes[] = {{64, 32}, {33, 66}, {130, 544}, {96, 1030}};
   ThreadPool pool(2);
   for (const Shape& s : kShapes) {
@@ -204,13 +208,12 @@ TEST(MatMul, AmxPathCoversPanelEdges) {
       const auto x = RandomVector(static_cast<size_t>(T * s.cols), 52);
       std::vector<float> ref(static_cast<size_t>(T * s.rows)), y(ref.size(), NAN);
       MatMulReference(x.data(), T, w.mat, ref.data());
-      ASSERT_TRUE(SetActiveIsa(Isa::kAvx512));
-      SetAmxAllowed(true);
-      ASSERT_NE(kern::ActiveAmxBf16(), nullptr);
       MatMul(x.data(), T, w.mat, y.data(), &pool);
       ExpectClose(x, T, w.mat, y, ref, 1e-6);
     }
   }
+  SetAmxAllowed(amx);
+  SetActiveIsa(saved);
 }
 
 TEST(MatMul, LargeDecodeUsesThreadsAndStaysExact) {

@@ -19,12 +19,14 @@ void ForEachIsa(Fn&& fn) {
     if (!SetActiveIsa(isa)) continue;
     SCOPED_TRACE(std::string("isa=") + IsaName(isa));
     if (isa == Isa::kAvx512 && AmxSupported()) {
-      // The AVX-512 path with and without AMX tiles.
-      SetAmxAllowed(false);
+      // The AVX-512 path without AMX tiles, then with them unless GEMMA_AMX=0.
+      const bool amx = SetAmxAllowed(false);
       fn(isa);
-      SetAmxAllowed(true);
-      SCOPED_TRACE("amx");
-      fn(isa);
+      SetAmxAllowed(amx);
+      if (amx) {
+        SCOPED_TRACE("amx");
+        fn(isa);
+      }
       continue;
     }
     fn(isa);

@@ -75,6 +75,7 @@ void Stack::Forward(float* x, const StackInputs& in, Workspace& ws, ThreadPool* 
     Layer(l, x, in, ws, pool);
     if (in.dump) Record(in.dump, in.dump_prefix + "hidden_after_layer_" + std::to_string(l), x, in.T * H);
   }
+  prof::Scope ps(prof::kNorms);
   NormRows(x, in.T, H, w_.final_norm, cfg_.rms_norm_eps, x, pool);
 }
 
