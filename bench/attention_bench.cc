@@ -1,7 +1,10 @@
 // Decode attention at long context: one query token (gemma-3-270m / 1b
 // shape: 4 heads sharing 1 KV head of 256) against N cached keys, per KV
-// cache dtype. Reports the KV bytes read per second; multiply the time by the
-// number of global layers for the per-token cost of a long context.
+// cache dtype. Each iteration visits the caches of `layers` layers in turn,
+// as a decode step does, so at 32K they exceed the last-level cache and
+// stream from memory (one 32K f16 cache is 32 MiB, about an L3). Reports the
+// KV bytes read per second; the time per layer times the number of global
+// layers is the per-token cost of a long context.
 //
 //   build/bench/attention_bench --benchmark_filter=N:32768
 #include <benchmark/benchmark.h>
@@ -11,6 +14,7 @@
 
 #include "base/dtype.h"
 #include "kernels/thread_pool.h"
+#include "kernels/weight_buffer.h"
 #include "model/attention.h"
 
 namespace gemma {
@@ -30,35 +34,49 @@ void BM_DecodeAttention(benchmark::State& state) {
   };
   for (auto* v : {&kf, &vf, &q, &ck, &cv})
     for (float& x : *v) x = next();
-  std::vector<uint16_t> kh(N * kvd), vh(N * kvd);
-  for (int64_t i = 0; i < N * kvd; ++i) {
-    kh[i] = dtype == KvDType::kBF16 ? F32ToBF16(kf[i]) : F32ToF16(kf[i]);
-    vh[i] = dtype == KvDType::kBF16 ? F32ToBF16(vf[i]) : F32ToF16(vf[i]);
+  // Huge pages, as the model's KV cache has (model/kv_cache.h).
+  const int layers = static_cast<int>(state.range(3));
+  const size_t row_bytes = kvd * KvDTypeSize(dtype);
+  std::vector<WeightBuffer> kbuf, vbuf;
+  for (int l = 0; l < layers; ++l) {
+    kbuf.emplace_back(N * row_bytes);
+    vbuf.emplace_back(N * row_bytes);
+    for (int64_t i = 0; i < N * kvd; ++i) {
+      const float kx = kf[i] * (1 + l), vx = vf[i];
+      if (dtype == KvDType::kF32) {
+        reinterpret_cast<float*>(kbuf[l].data())[i] = kx;
+        reinterpret_cast<float*>(vbuf[l].data())[i] = vx;
+      } else {
+        reinterpret_cast<uint16_t*>(kbuf[l].data())[i] = dtype == KvDType::kBF16 ? F32ToBF16(kx) : F32ToF16(kx);
+        reinterpret_cast<uint16_t*>(vbuf[l].data())[i] = dtype == KvDType::kBF16 ? F32ToBF16(vx) : F32ToF16(vx);
+      }
+    }
   }
   std::vector<int32_t> pos(N);
   for (int64_t i = 0; i < N; ++i) pos[i] = static_cast<int32_t>(i);
   const int32_t qpos = static_cast<int32_t>(N);
-  const bool f32 = dtype == KvDType::kF32;
-  std::vector<KVSegment> segs = {
-      {SegmentKind::kPast, f32 ? static_cast<const void*>(kf.data()) : kh.data(),
-       f32 ? static_cast<const void*>(vf.data()) : vh.data(), pos.data(), nullptr, N, dtype},
-      {SegmentKind::kChunk, ck.data(), cv.data(), &qpos, nullptr, 1},
-  };
+  std::vector<std::vector<KVSegment>> segs;
+  for (int l = 0; l < layers; ++l)
+    segs.push_back({{SegmentKind::kPast, kbuf[l].data(), vbuf[l].data(), pos.data(), nullptr, N, dtype},
+                    {SegmentKind::kChunk, ck.data(), cv.data(), &qpos, nullptr, 1}});
   ThreadPool pool(threads);
   AttnMask mask;
   for (auto _ : state) {
-    Attend(shape, mask, q.data(), &qpos, 1, segs, out.data(), &pool);
-    benchmark::DoNotOptimize(out.data());
+    for (int l = 0; l < layers; ++l) {
+      Attend(shape, mask, q.data(), &qpos, 1, segs[l], out.data(), &pool);
+      benchmark::DoNotOptimize(out.data());
+    }
   }
-  const double bytes = 2.0 * N * kvd * KvDTypeSize(dtype);
+  const double bytes = 2.0 * N * kvd * KvDTypeSize(dtype) * layers;
   state.counters["KV_GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(KvDTypeName(dtype));
 }
 BENCHMARK(BM_DecodeAttention)
     ->ArgsProduct({{static_cast<int>(KvDType::kF32), static_cast<int>(KvDType::kF16), static_cast<int>(KvDType::kBF16)},
                    {4096, 32768},
-                   {1, 2}})
-    ->ArgNames({"dtype", "N", "threads"})
+                   {1, 2},
+                   {4}})
+    ->ArgNames({"dtype", "N", "threads", "layers"})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -12,13 +12,15 @@ namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
 }
 
-WeightBuffer::WeightBuffer(size_t bytes) : size_(bytes) {
+WeightBuffer::WeightBuffer(size_t bytes, Fill fill) : size_(bytes) {
   if (bytes == 0) return;
-  const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  data_ = static_cast<uint8_t*>(std::aligned_alloc(kHugePage, rounded));
+  // Below one huge page, rounding up would only waste memory.
+  const size_t align = bytes < kHugePage ? 64 : kHugePage;
+  const size_t rounded = (bytes + align - 1) / align * align;
+  data_ = static_cast<uint8_t*>(std::aligned_alloc(align, rounded));
   if (data_ == nullptr) throw std::bad_alloc();
-  madvise(data_, rounded, MADV_HUGEPAGE);  // a hint: fine if refused
-  std::memset(data_, 0, rounded);          // fault the pages in now, as huge pages
+  if (align == kHugePage) madvise(data_, rounded, MADV_HUGEPAGE);  // a hint: fine if refused
+  if (fill == Fill::kZero) std::memset(data_, 0, rounded);  // fault the pages in now, as huge pages
 }
 
 WeightBuffer::~WeightBuffer() { std::free(data_); }

@@ -1,7 +1,7 @@
 // An owned byte buffer for weights (quantized copies, widened or repacked
-// tensors) that asks the kernel for transparent huge pages.
+// tensors) and KV caches that asks the kernel for transparent huge pages.
 //
-// Decode reads every weight once per token. With 4 KiB pages the TLB misses
+// Decode reads every weight, and every long KV cache row, once per token. With 4 KiB pages the TLB misses
 // (expensive under virtualisation) cap the read bandwidth far below DRAM's:
 // on the 2-core EPYC VM this was written on, 15 GB/s with 4 KiB pages
 // against 39 GB/s (1 thread) and 77 GB/s (2 threads) with 2 MiB pages.
@@ -14,8 +14,12 @@ namespace gemma {
 class WeightBuffer {
  public:
   WeightBuffer() = default;
-  // Zero-filled, 2 MiB aligned; huge pages are a hint the OS may refuse.
-  explicit WeightBuffer(size_t bytes);
+  // kZero: zero-filled now. kLazy: left unwritten, so the OS commits each
+  // 2 MiB page only when it is first written (a KV cache sized for a long
+  // context costs nothing until used).
+  enum class Fill { kZero, kLazy };
+  // 2 MiB aligned; huge pages are a hint the OS may refuse.
+  explicit WeightBuffer(size_t bytes, Fill fill = Fill::kZero);
   ~WeightBuffer();
   WeightBuffer(WeightBuffer&& other) noexcept;
   WeightBuffer& operator=(WeightBuffer&& other) noexcept;

@@ -16,8 +16,8 @@ LayerKV::LayerKV(int64_t capacity, int64_t kv_dim, bool ring, KvDType dtype)
       kv_dim_(kv_dim),
       ring_(ring),
       dtype_(dtype),
-      k_(new uint8_t[static_cast<size_t>(capacity * kv_dim) * KvDTypeSize(dtype)]),
-      v_(new uint8_t[static_cast<size_t>(capacity * kv_dim) * KvDTypeSize(dtype)]),
+      k_(static_cast<size_t>(capacity * kv_dim) * KvDTypeSize(dtype), WeightBuffer::Fill::kLazy),
+      v_(static_cast<size_t>(capacity * kv_dim) * KvDTypeSize(dtype), WeightBuffer::Fill::kLazy),
       pos_(static_cast<size_t>(capacity), -1) {}
 
 namespace {
@@ -35,7 +35,7 @@ void StoreRow(const float* src, int64_t n, KvDType dtype, uint8_t* base, int64_t
 }  // namespace
 
 KVSegment LayerKV::Past() const {
-  return {SegmentKind::kPast, k_.get(), v_.get(), pos_.data(), nullptr, used_, dtype_};
+  return {SegmentKind::kPast, k_.data(), v_.data(), pos_.data(), nullptr, used_, dtype_};
 }
 
 void LayerKV::Append(const float* k, const float* v, const int32_t* positions, int64_t n) {
@@ -48,8 +48,8 @@ void LayerKV::Append(const float* k, const float* v, const int32_t* positions, i
       throw Error("context full: position " + std::to_string(p) + " exceeds the KV cache of " +
                   std::to_string(capacity_) + " positions (raise --ctx)");
     }
-    StoreRow(k + i * kv_dim_, kv_dim_, dtype_, k_.get(), slot);
-    StoreRow(v + i * kv_dim_, kv_dim_, dtype_, v_.get(), slot);
+    StoreRow(k + i * kv_dim_, kv_dim_, dtype_, k_.data(), slot);
+    StoreRow(v + i * kv_dim_, kv_dim_, dtype_, v_.data(), slot);
     pos_[slot] = p;
     used_ = std::max(used_, slot + 1);
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/config.h"
+#include "kernels/weight_buffer.h"
 #include "model/attention.h"
 
 namespace gemma {
@@ -32,8 +33,8 @@ class LayerKV {
   int64_t used() const { return used_; }
   KvDType dtype() const { return dtype_; }
   // Rows [capacity, kv_dim] of dtype().
-  const void* k() const { return k_.get(); }
-  const void* v() const { return v_.get(); }
+  const void* k() const { return k_.data(); }
+  const void* v() const { return v_.data(); }
   const int32_t* pos() const { return pos_.data(); }  // -1 = empty slot
   size_t bytes() const { return static_cast<size_t>(capacity_) * kv_dim_ * 2 * KvDTypeSize(dtype_); }
   // The first `used()` slots as an attention segment.
@@ -45,7 +46,9 @@ class LayerKV {
   KvDType dtype_;
   int64_t used_ = 0;
   // Uninitialised on purpose: the OS commits pages only when first written.
-  std::unique_ptr<uint8_t[]> k_, v_;
+  // Huge pages: a long cache streams through attention every token, and
+  // 4 KiB pages' TLB misses would halve the read bandwidth (weight_buffer.h).
+  WeightBuffer k_, v_;
   std::vector<int32_t> pos_;
 };
 
