@@ -12,10 +12,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "base/dtype.h"
 #include "kernels/thread_pool.h"
-#include "kernels/weight_buffer.h"
 #include "model/attention.h"
+#include "model/kv_cache.h"
 
 namespace gemma {
 namespace {
@@ -34,31 +33,20 @@ void BM_DecodeAttention(benchmark::State& state) {
   };
   for (auto* v : {&kf, &vf, &q, &ck, &cv})
     for (float& x : *v) x = next();
-  // Huge pages, as the model's KV cache has (model/kv_cache.h).
+  // The model's own cache (huge pages, rows rounded to the dtype on append).
   const int layers = static_cast<int>(state.range(3));
-  const size_t row_bytes = kvd * KvDTypeSize(dtype);
-  std::vector<WeightBuffer> kbuf, vbuf;
-  for (int l = 0; l < layers; ++l) {
-    kbuf.emplace_back(N * row_bytes);
-    vbuf.emplace_back(N * row_bytes);
-    for (int64_t i = 0; i < N * kvd; ++i) {
-      const float kx = kf[i] * (1 + l), vx = vf[i];
-      if (dtype == KvDType::kF32) {
-        reinterpret_cast<float*>(kbuf[l].data())[i] = kx;
-        reinterpret_cast<float*>(vbuf[l].data())[i] = vx;
-      } else {
-        reinterpret_cast<uint16_t*>(kbuf[l].data())[i] = dtype == KvDType::kBF16 ? F32ToBF16(kx) : F32ToF16(kx);
-        reinterpret_cast<uint16_t*>(vbuf[l].data())[i] = dtype == KvDType::kBF16 ? F32ToBF16(vx) : F32ToF16(vx);
-      }
-    }
-  }
   std::vector<int32_t> pos(N);
   for (int64_t i = 0; i < N; ++i) pos[i] = static_cast<int32_t>(i);
+  std::vector<LayerKV> caches;
+  for (int l = 0; l < layers; ++l) {
+    caches.emplace_back(N, 1, 256, false, dtype);
+    for (float& x : kf) x *= 1.01f;  // a different cache per layer
+    caches.back().Append(kf.data(), vf.data(), pos.data(), N);
+  }
   const int32_t qpos = static_cast<int32_t>(N);
   std::vector<std::vector<KVSegment>> segs;
   for (int l = 0; l < layers; ++l)
-    segs.push_back({{SegmentKind::kPast, kbuf[l].data(), vbuf[l].data(), pos.data(), nullptr, N, dtype},
-                    {SegmentKind::kChunk, ck.data(), cv.data(), &qpos, nullptr, 1}});
+    segs.push_back({caches[l].Past(), {SegmentKind::kChunk, ck.data(), cv.data(), &qpos, nullptr, 1}});
   ThreadPool pool(threads);
   AttnMask mask;
   for (auto _ : state) {
@@ -67,12 +55,13 @@ void BM_DecodeAttention(benchmark::State& state) {
       benchmark::DoNotOptimize(out.data());
     }
   }
-  const double bytes = 2.0 * N * kvd * KvDTypeSize(dtype) * layers;
+  const double bytes = static_cast<double>(caches[0].bytes()) * layers;
   state.counters["KV_GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(KvDTypeName(dtype));
 }
 BENCHMARK(BM_DecodeAttention)
-    ->ArgsProduct({{static_cast<int>(KvDType::kF32), static_cast<int>(KvDType::kF16), static_cast<int>(KvDType::kBF16)},
+    ->ArgsProduct({{static_cast<int>(KvDType::kF32), static_cast<int>(KvDType::kF16), static_cast<int>(KvDType::kBF16),
+                    static_cast<int>(KvDType::kI8)},
                    {4096, 32768},
                    {1, 2},
                    {4}})

@@ -84,6 +84,28 @@ void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_
   Accumulate<F16>(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
 }
 
+void AttnScoresI8(const float* q, int64_t ld_q, int64_t rows, const int8_t* k, int64_t ld_k, const float* k_scale,
+                  int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < keys; ++j) {
+      float x = 0.0f;
+      for (int64_t i = 0; i < n; ++i) x += q[r * ld_q + i] * static_cast<float>(k[j * ld_k + i]);
+      s[r * ld_s + j] = x * k_scale[j * ld_scale];
+    }
+  }
+}
+
+void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
+                      const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < keys; ++j) {
+      if (p[r * ld_p + j] == 0.0f) continue;  // masked key: its row is not read
+      const float w = p[r * ld_p + j] * v_scale[j * ld_scale];
+      for (int64_t i = 0; i < n; ++i) acc[r * ld_acc + i] += w * static_cast<float>(v[j * ld_v + i]);
+    }
+  }
+}
+
 // The SIMD paths do these very operations lane by lane (fma, round to
 // nearest even, 2^n from the exponent bits), so they return the same bits.
 float AttnExp(float x) {
@@ -139,7 +161,8 @@ namespace {
 
 const kern::AttnKernels kScalarAttn = {ref::AttnScores,     ref::AttnAccumulate,     ref::AttnScoresBF16,
                                        ref::AttnAccumulateBF16, ref::AttnScoresF16, ref::AttnAccumulateF16,
-                                       ref::AttnExp,        ref::AttnSoftmax};
+                                       ref::AttnScoresI8,   ref::AttnAccumulateI8,   ref::AttnExp,
+                                       ref::AttnSoftmax};
 
 const kern::AttnKernels& Active() {
   switch (ActiveIsa()) {
@@ -180,6 +203,16 @@ void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k
 void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
                         int64_t n, float* acc, int64_t ld_acc) {
   Active().accumulate_f16(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
+}
+
+void AttnScoresI8(const float* q, int64_t ld_q, int64_t rows, const int8_t* k, int64_t ld_k, const float* k_scale,
+                  int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s) {
+  Active().scores_i8(q, ld_q, rows, k, ld_k, k_scale, ld_scale, keys, n, s, ld_s);
+}
+
+void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
+                      const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc) {
+  Active().accumulate_i8(p, ld_p, rows, v, ld_v, v_scale, ld_scale, keys, n, acc, ld_acc);
 }
 
 void AttnExp(const float* x, float* y, int64_t n) { Active().exp(x, y, n); }

@@ -3,7 +3,8 @@
 // Scalar definitions (ref::) are the reference of the SIMD paths. The *BF16
 // and *F16 forms read keys / values stored in those 16-bit formats (the KV
 // cache's --kv-dtype), widened to f32 in registers; queries, weights and
-// sums stay f32.
+// sums stay f32. The *I8 forms read int8 rows with one f32 scale per key
+// (the int8 KV cache): element i of key j is scale[j * ld_scale] * x[j * ld + i].
 #pragma once
 #include <cstdint>
 
@@ -27,6 +28,11 @@ void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k
                    int64_t n, float* s, int64_t ld_s);
 void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
                        int64_t n, float* acc, int64_t ld_acc);
+// Scores as scale_j * dot(q_r, k_j) and weights folded as p * scale_j.
+void AttnScoresI8(const float* q, int64_t ld_q, int64_t rows, const int8_t* k, int64_t ld_k, const float* k_scale,
+                  int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s);
+void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
+                      const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc);
 
 // y[i] = exp(x[i]) for n values (y may alias x): Cephes' expf polynomial,
 // ~2e-7 relative; 0 below -87.33 (and for -inf, so masked keys get weight 0
@@ -54,6 +60,11 @@ void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k
                    int64_t n, float* s, int64_t ld_s);
 void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
                        int64_t n, float* acc, int64_t ld_acc);
+// Scores as scale_j * dot(q_r, k_j) and weights folded as p * scale_j.
+void AttnScoresI8(const float* q, int64_t ld_q, int64_t rows, const int8_t* k, int64_t ld_k, const float* k_scale,
+                  int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s);
+void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
+                      const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc);
 float AttnExp(float x);
 void AttnExp(const float* x, float* y, int64_t n);
 void AttnSoftmax(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* m, float* l, float* c);
@@ -74,6 +85,10 @@ struct AttnKernels {
                      int64_t n, float* s, int64_t ld_s);
   void (*accumulate_f16)(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v,
                          int64_t keys, int64_t n, float* acc, int64_t ld_acc);
+  void (*scores_i8)(const float* q, int64_t ld_q, int64_t rows, const int8_t* k, int64_t ld_k, const float* k_scale,
+                    int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s);
+  void (*accumulate_i8)(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
+                        const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc);
   void (*exp)(const float* x, float* y, int64_t n);
   void (*softmax)(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* m, float* l, float* c);
 };

@@ -18,6 +18,9 @@ struct Avx512AttnVec {
     return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
   }
   static F LoadF16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static F LoadI8(const int8_t* p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
   static void Store(float* p, F v) { _mm512_storeu_ps(p, v); }
   static F Set1(float v) { return _mm512_set1_ps(v); }
   static F Zero() { return _mm512_setzero_ps(); }

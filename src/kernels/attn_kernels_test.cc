@@ -133,6 +133,76 @@ TEST(AttnKernels, Accumulate16BitMatchesReferenceAndSkipsMaskedKeys) {
   }
 }
 
+// int8 rows with a scale per key (the int8 KV cache): every ISA against the
+// scalar reference, and the reference against the f32 kernel on the
+// dequantised rows (up to the rounding of scale * value).
+std::vector<int8_t> RandomInt8(int64_t n, uint64_t seed) {
+  const auto x = RandomVector(n, seed, -127.f, 127.f);
+  std::vector<int8_t> y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) y[i] = static_cast<int8_t>(std::lround(x[i]));
+  return y;
+}
+
+TEST(AttnKernels, ScoresInt8MatchReference) {
+  ForEachIsa([](Isa) {
+    for (int64_t rows : kRows)
+      for (int64_t keys : kKeys)
+        for (int64_t n : kDims) {
+          const int64_t ld_q = n + 3, ld_k = n + 5, ld_s = keys + 2, ld_scale = 3;
+          const auto q = RandomVector(rows * ld_q, 1);
+          const auto k8 = RandomInt8(keys * ld_k, 2);
+          const auto scale = RandomVector(keys * ld_scale, 6, 0.001f, 0.02f);
+          std::vector<float> k32(k8.size());
+          for (int64_t j = 0; j < keys; ++j)
+            for (int64_t i = 0; i < ld_k; ++i) k32[j * ld_k + i] = scale[j * ld_scale] * k8[j * ld_k + i];
+          std::vector<float> s(rows * ld_s, -7.f), s_ref = s, s_f32 = s;
+          AttnScoresI8(q.data(), ld_q, rows, k8.data(), ld_k, scale.data(), ld_scale, keys, n, s.data(), ld_s);
+          ref::AttnScoresI8(q.data(), ld_q, rows, k8.data(), ld_k, scale.data(), ld_scale, keys, n, s_ref.data(),
+                            ld_s);
+          ref::AttnScores(q.data(), ld_q, rows, k32.data(), ld_k, keys, n, s_f32.data(), ld_s);
+          for (size_t i = 0; i < s.size(); ++i) {
+            ASSERT_NEAR(s[i], s_ref[i], 2e-6 * n) << rows << " " << keys << " " << n << " " << i;
+            ASSERT_NEAR(s_ref[i], s_f32[i], 2e-6 * n) << i;
+          }
+        }
+  });
+}
+
+TEST(AttnKernels, AccumulateInt8MatchesReferenceAndSkipsMaskedKeys) {
+  ForEachIsa([](Isa) {
+    for (int64_t rows : kRows)
+      for (int64_t keys : kKeys)
+        for (int64_t n : kDims) {
+          const int64_t ld_p = keys + 1, ld_v = n + 3, ld_acc = n + 2, ld_scale = 2;
+          auto p = RandomVector(rows * ld_p, 3, 0.f, 1.f);
+          const auto v = RandomInt8(keys * ld_v, 4);
+          auto scale = RandomVector(keys * ld_scale, 7, 0.001f, 0.02f);
+          // Key 0 is masked in every row and its scale is NaN (an empty slot).
+          for (int64_t r = 0; r < rows; ++r) p[r * ld_p] = 0.f;
+          scale[0] = std::numeric_limits<float>::quiet_NaN();
+          auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
+          AttnAccumulateI8(p.data(), ld_p, rows, v.data(), ld_v, scale.data(), ld_scale, keys, n, acc.data(),
+                           ld_acc);
+          ref::AttnAccumulateI8(p.data(), ld_p, rows, v.data(), ld_v, scale.data(), ld_scale, keys, n,
+                                acc_ref.data(), ld_acc);
+          for (size_t i = 0; i < acc.size(); ++i) {
+            ASSERT_FALSE(std::isnan(acc[i])) << i;
+            ASSERT_NEAR(acc[i], acc_ref[i], 1e-6 * (keys + 1) * 2.6) << rows << " " << keys << " " << n << " " << i;
+          }
+          // The reference: p * scale times the integer row.
+          for (int64_t r = 0; r < rows && keys > 1; ++r) {
+            std::vector<float> one(ld_acc, 0.f), one_ref(ld_acc, 0.f);
+            std::vector<float> p1(ld_p, 0.f);
+            p1[1] = p[r * ld_p + 1];
+            ref::AttnAccumulateI8(p1.data(), ld_p, 1, v.data(), ld_v, scale.data(), ld_scale, keys, n, one.data(),
+                                  ld_acc);
+            for (int64_t i = 0; i < n; ++i) one_ref[i] = p1[1] * scale[ld_scale] * v[ld_v + i];
+            for (int64_t i = 0; i < n; ++i) ASSERT_FLOAT_EQ(one[i], one_ref[i]) << i;
+          }
+        }
+  });
+}
+
 // The reference exp against exp in double over the softmax range, and every
 // ISA path bit-identical to the reference (tails included).
 TEST(AttnKernels, ExpIsAccurateAndPathsMatchReference) {

@@ -1,7 +1,7 @@
 // The attn_kernels.h SIMD paths, written once over a vector-traits class V
-// (F, kLanes, kTileRows, kRegs, Load, LoadBF16, LoadF16, Store, Set1, Zero, Add, Sub, Mul, Max,
+// (F, kLanes, kTileRows, kRegs, Load, LoadBF16, LoadF16, LoadI8, Store, Set1, Zero, Add, Sub, Mul, Max,
 // Min, Fma, Round, Pow2, ZeroBelow, ReduceAdd, ReduceMax, ReduceAdd4) and over
-// the K/V row format (f32, bf16, f16), included by
+// the K/V row format (f32, bf16, f16, int8 with a scale per key), included by
 // attn_kernels_avx2.cc / attn_kernels_avx512.cc with their own ISA flags.
 // Internal linkage only (see isa_kernels.h on shared inline code).
 #pragma once
@@ -17,22 +17,24 @@ namespace gemma::kern {
 namespace {
 
 // K/V row formats: f32, bf16 (the top half of an f32) and f16, both 16-bit
-// formats held in uint16_t and widened to f32 in registers (exactly).
-enum class Fmt { kF32, kBF16, kF16 };
+// formats held in uint16_t and widened to f32 in registers (exactly), and
+// int8 whose per-key scale is applied to the score / folded into the weight.
+enum class Fmt { kF32, kBF16, kF16, kI8 };
 template <Fmt KF>
-using Elem = std::conditional_t<KF == Fmt::kF32, float, uint16_t>;
+using Elem = std::conditional_t<KF == Fmt::kF32, float, std::conditional_t<KF == Fmt::kI8, int8_t, uint16_t>>;
 
 template <class V, Fmt KF>
 inline typename V::F LoadKV(const Elem<KF>* p) {
   if constexpr (KF == Fmt::kF32) return V::Load(p);
   else if constexpr (KF == Fmt::kBF16) return V::LoadBF16(p);
+  else if constexpr (KF == Fmt::kI8) return V::LoadI8(p);
   else return V::LoadF16(p);
 }
 // Scalar tails. Local definitions: no shared inline code in ISA files.
 template <Fmt KF>
 inline float WidenKV(Elem<KF> x) {
-  if constexpr (KF == Fmt::kF32) {
-    return x;
+  if constexpr (KF == Fmt::kF32 || KF == Fmt::kI8) {
+    return static_cast<float>(x);
   } else if constexpr (KF == Fmt::kBF16) {
     const uint32_t bits = static_cast<uint32_t>(x) << 16;
     float f;
@@ -45,9 +47,10 @@ inline float WidenKV(Elem<KF> x) {
 
 // R query rows x K keys of scores: every loaded key vector serves R rows and
 // the R*K independent accumulators hide the FMA latency.
+// scale: int8 only, the per-key scales (stride ld_scale).
 template <class V, int R, int K, Fmt KF>
-inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, int64_t n, float* s,
-                      int64_t ld_s) {
+inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, const float* scale,
+                      int64_t ld_scale, int64_t n, float* s, int64_t ld_s) {
   using F = typename V::F;
   constexpr int L = V::kLanes;
   F acc[R][K];
@@ -80,36 +83,47 @@ inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t l
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < K; ++c) {
       for (int64_t t = i; t < n; ++t) x[r][c] += q[r * ld_q + t] * WidenKV<KF>(k[c * ld_k + t]);
+      if constexpr (KF == Fmt::kI8) x[r][c] *= scale[c * ld_scale];
       s[r * ld_s + c] = x[r][c];
     }
   }
 }
 
 template <class V, int R, Fmt KF>
-inline void ScoreRows(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, int64_t keys, int64_t n, float* s,
-                      int64_t ld_s) {
+inline void ScoreRows(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, const float* scale,
+                      int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s) {
   int64_t j = 0;
-  for (; j + 4 <= keys; j += 4) ScoreTile<V, R, 4, KF>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s);
-  for (; j < keys; ++j) ScoreTile<V, R, 1, KF>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s);
+  for (; j + 4 <= keys; j += 4)
+    ScoreTile<V, R, 4, KF>(q, ld_q, k + j * ld_k, ld_k, scale + j * ld_scale, ld_scale, n, s + j, ld_s);
+  for (; j < keys; ++j)
+    ScoreTile<V, R, 1, KF>(q, ld_q, k + j * ld_k, ld_k, scale + j * ld_scale, ld_scale, n, s + j, ld_s);
+}
+
+template <class V, Fmt KF>
+void ScoresScaled(const float* q, int64_t ld_q, int64_t rows, const Elem<KF>* k, int64_t ld_k, const float* scale,
+                  int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s) {
+  // kTileRows rows per pass (the query heads of a KV head read each key once).
+  constexpr int TR = V::kTileRows;
+  int64_t r = 0;
+  for (; r + TR <= rows; r += TR)
+    ScoreRows<V, TR, KF>(q + r * ld_q, ld_q, k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
+  if constexpr (TR > 2)
+    for (; r + 2 <= rows; r += 2)
+      ScoreRows<V, 2, KF>(q + r * ld_q, ld_q, k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
+  for (; r < rows; ++r) ScoreRows<V, 1, KF>(q + r * ld_q, ld_q, k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
 }
 
 template <class V, Fmt KF>
 void AttnScoresSimd(const float* q, int64_t ld_q, int64_t rows, const Elem<KF>* k, int64_t ld_k, int64_t keys,
                     int64_t n, float* s, int64_t ld_s) {
-  // kTileRows rows per pass (the query heads of a KV head read each key once).
-  constexpr int TR = V::kTileRows;
-  int64_t r = 0;
-  for (; r + TR <= rows; r += TR) ScoreRows<V, TR, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
-  if constexpr (TR > 2)
-    for (; r + 2 <= rows; r += 2) ScoreRows<V, 2, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
-  for (; r < rows; ++r) ScoreRows<V, 1, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
+  ScoresScaled<V, KF>(q, ld_q, rows, k, ld_k, nullptr, 0, keys, n, s, ld_s);
 }
 
 // R rows x C vectors of the output held in registers over all keys, so the
 // value rows are only loaded (no per-key read-modify-write of acc).
 template <class V, int R, int C, Fmt KF>
-inline void AccumulateTile(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, int64_t keys, float* acc,
-                           int64_t ld_acc) {
+inline void AccumulateTile(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, const float* scale,
+                           int64_t ld_scale, int64_t keys, float* acc, int64_t ld_acc) {
   using F = typename V::F;
   constexpr int L = V::kLanes;
   F a[R][C];
@@ -124,7 +138,10 @@ inline void AccumulateTile(const float* p, int64_t ld_p, const Elem<KF>* v, int6
     if (!any) continue;  // masked in every row: the value row is not read
     F w[R];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) w[r] = V::Set1(p[r * ld_p + j]);
+    for (int r = 0; r < R; ++r) {
+      if constexpr (KF == Fmt::kI8) w[r] = V::Set1(p[r * ld_p + j] * scale[j * ld_scale]);
+      else w[r] = V::Set1(p[r * ld_p + j]);
+    }
     const Elem<KF>* vj = v + j * ld_v;
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
@@ -143,33 +160,42 @@ inline void AccumulateTile(const float* p, int64_t ld_p, const Elem<KF>* v, int6
 }
 
 template <class V, int R, Fmt KF>
-inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, int64_t keys, int64_t n,
-                           float* acc, int64_t ld_acc) {
+inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, const float* scale,
+                           int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc) {
   constexpr int L = V::kLanes;
   // R x C accumulators + R weights + 1 value vector fit the register file.
   constexpr int C = R * 4 + R + 1 <= V::kRegs ? 4 : 2;
   int64_t i = 0;
-  for (; i + C * L <= n; i += C * L) AccumulateTile<V, R, C, KF>(p, ld_p, v + i, ld_v, keys, acc + i, ld_acc);
-  for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(p, ld_p, v + i, ld_v, keys, acc + i, ld_acc);
+  for (; i + C * L <= n; i += C * L)
+    AccumulateTile<V, R, C, KF>(p, ld_p, v + i, ld_v, scale, ld_scale, keys, acc + i, ld_acc);
+  for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(p, ld_p, v + i, ld_v, scale, ld_scale, keys, acc + i, ld_acc);
   for (int r = 0; r < R && i < n; ++r) {
     for (int64_t j = 0; j < keys; ++j) {
-      const float w = p[r * ld_p + j];
-      if (w == 0.0f) continue;
+      if (p[r * ld_p + j] == 0.0f) continue;
+      float w = p[r * ld_p + j];
+      if constexpr (KF == Fmt::kI8) w *= scale[j * ld_scale];
       for (int64_t t = i; t < n; ++t) acc[r * ld_acc + t] += w * WidenKV<KF>(v[j * ld_v + t]);
     }
   }
 }
 
 template <class V, Fmt KF>
-void AttnAccumulateSimd(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>* v, int64_t ld_v, int64_t keys,
-                        int64_t n, float* acc, int64_t ld_acc) {
+void AccumulateScaled(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>* v, int64_t ld_v, const float* scale,
+                      int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc) {
   // 4 rows per pass: each value row is loaded (and widened) once per 4 rows.
   int64_t r = 0;
   for (; r + 4 <= rows; r += 4)
-    AccumulateRows<V, 4, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc);
+    AccumulateRows<V, 4, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc);
   for (; r + 2 <= rows; r += 2)
-    AccumulateRows<V, 2, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc);
-  for (; r < rows; ++r) AccumulateRows<V, 1, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc);
+    AccumulateRows<V, 2, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc);
+  for (; r < rows; ++r)
+    AccumulateRows<V, 1, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc);
+}
+
+template <class V, Fmt KF>
+void AttnAccumulateSimd(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>* v, int64_t ld_v, int64_t keys,
+                        int64_t n, float* acc, int64_t ld_acc) {
+  AccumulateScaled<V, KF>(p, ld_p, rows, v, ld_v, nullptr, 0, keys, n, acc, ld_acc);
 }
 
 // ref::AttnExp lane by lane (same operations, same bits).
@@ -255,6 +281,7 @@ constexpr AttnKernels MakeAttnKernels() {
   return AttnKernels{AttnScoresSimd<V, Fmt::kF32>,      AttnAccumulateSimd<V, Fmt::kF32>,
                      AttnScoresSimd<V, Fmt::kBF16>,     AttnAccumulateSimd<V, Fmt::kBF16>,
                      AttnScoresSimd<V, Fmt::kF16>,      AttnAccumulateSimd<V, Fmt::kF16>,
+                     ScoresScaled<V, Fmt::kI8>,         AccumulateScaled<V, Fmt::kI8>,
                      AttnExpSimd<V>,                    AttnSoftmaxSimd<V>};
 }
 

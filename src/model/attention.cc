@@ -157,12 +157,17 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
       if (b + 1 < hi) PrefetchBlock(seg, (k0 + kKeyBlock) * kv_stride + kv_off, std::min(kKeyBlock, seg.n - k1),
                                     kv_stride, hd);
       const uint16_t* k16 = static_cast<const uint16_t*>(seg.k) + row0;
+      const int64_t scale0 = k0 * shape.kv_heads + task.kvh;  // int8: this block's first scale
       switch (seg.dtype) {
         case KvDType::kF32:
           AttnScores(qs.data(), hd, R, static_cast<const float*>(seg.k) + row0, kv_stride, nk, hd, s, kKeyBlock);
           break;
         case KvDType::kF16: AttnScoresF16(qs.data(), hd, R, k16, kv_stride, nk, hd, s, kKeyBlock); break;
         case KvDType::kBF16: AttnScoresBF16(qs.data(), hd, R, k16, kv_stride, nk, hd, s, kKeyBlock); break;
+        case KvDType::kI8:
+          AttnScoresI8(qs.data(), hd, R, static_cast<const int8_t*>(seg.k) + row0, kv_stride, seg.k_scale + scale0,
+                       shape.kv_heads, nk, hd, s, kKeyBlock);
+          break;
       }
       if (view == BlockView::kMixed) {
         for (int64_t t = task.q0; t < task.q1; ++t) {
@@ -184,6 +189,10 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
           break;
         case KvDType::kF16: AttnAccumulateF16(s, kKeyBlock, R, v16, kv_stride, nk, hd, rs.acc, hd); break;
         case KvDType::kBF16: AttnAccumulateBF16(s, kKeyBlock, R, v16, kv_stride, nk, hd, rs.acc, hd); break;
+        case KvDType::kI8:
+          AttnAccumulateI8(s, kKeyBlock, R, static_cast<const int8_t*>(seg.v) + row0, kv_stride,
+                           seg.v_scale + scale0, shape.kv_heads, nk, hd, rs.acc, hd);
+          break;
       }
     }
   }

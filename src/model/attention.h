@@ -20,11 +20,21 @@ enum class SegmentKind {
 
 // Element type of stored keys/values. The 16-bit forms halve the bytes a
 // long cache holds and attention reads per token; queries and sums stay f32.
-// f16 (llama.cpp's default) keeps 3 more mantissa bits than bf16.
-enum class KvDType { kF32, kF16, kBF16 };
-inline size_t KvDTypeSize(KvDType t) { return t == KvDType::kF32 ? 4 : 2; }
+// f16 (llama.cpp's default) keeps 3 more mantissa bits than bf16. int8
+// quarters them: each key's and value's head row is rounded to int8 with
+// one f32 scale (amax / 127), which attention applies to the score and folds
+// into the weight, so no row is widened with its scale.
+enum class KvDType { kF32, kF16, kBF16, kI8 };
+// Bytes of one stored element (int8's scales are counted apart).
+inline size_t KvDTypeSize(KvDType t) { return t == KvDType::kF32 ? 4 : t == KvDType::kI8 ? 1 : 2; }
 inline const char* KvDTypeName(KvDType t) {
-  return t == KvDType::kF32 ? "f32" : t == KvDType::kF16 ? "f16" : "bf16";
+  switch (t) {
+    case KvDType::kF32: return "f32";
+    case KvDType::kF16: return "f16";
+    case KvDType::kBF16: return "bf16";
+    case KvDType::kI8: return "int8";
+  }
+  return "?";
 }
 
 struct KVSegment {
@@ -35,6 +45,8 @@ struct KVSegment {
   const uint8_t* valid = nullptr;   // [n] 0 = padding key, never attended; null = all valid
   int64_t n = 0;
   KvDType dtype = KvDType::kF32;
+  const float* k_scale = nullptr;  // int8 only: [n, kv_heads] scales of the K head rows
+  const float* v_scale = nullptr;  // int8 only: [n, kv_heads] scales of the V head rows
 };
 
 struct AttnMask {

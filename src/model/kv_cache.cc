@@ -11,16 +11,41 @@
 
 namespace gemma {
 
-LayerKV::LayerKV(int64_t capacity, int64_t kv_dim, bool ring, KvDType dtype)
+LayerKV::LayerKV(int64_t capacity, int kv_heads, int head_dim, bool ring, KvDType dtype)
     : capacity_(capacity),
-      kv_dim_(kv_dim),
+      kv_dim_(static_cast<int64_t>(kv_heads) * head_dim),
+      kv_heads_(kv_heads),
       ring_(ring),
       dtype_(dtype),
-      k_(static_cast<size_t>(capacity * kv_dim) * KvDTypeSize(dtype), WeightBuffer::Fill::kLazy),
-      v_(static_cast<size_t>(capacity * kv_dim) * KvDTypeSize(dtype), WeightBuffer::Fill::kLazy),
-      pos_(static_cast<size_t>(capacity), -1) {}
+      k_(static_cast<size_t>(capacity * kv_dim_) * KvDTypeSize(dtype), WeightBuffer::Fill::kLazy),
+      v_(static_cast<size_t>(capacity * kv_dim_) * KvDTypeSize(dtype), WeightBuffer::Fill::kLazy),
+      pos_(static_cast<size_t>(capacity), -1) {
+  if (dtype == KvDType::kI8) {
+    k_scale_.resize(static_cast<size_t>(capacity * kv_heads));
+    v_scale_.resize(static_cast<size_t>(capacity * kv_heads));
+  }
+}
+
+size_t LayerKV::bytes() const {
+  return static_cast<size_t>(capacity_) * 2 *
+         (kv_dim_ * KvDTypeSize(dtype_) + (dtype_ == KvDType::kI8 ? kv_heads_ * sizeof(float) : 0));
+}
 
 namespace {
+
+// Each head row to int8 with scale amax / 127, rounded to nearest (even).
+void StoreRowInt8(const float* src, int64_t kv_dim, int kv_heads, int8_t* dst, float* scale) {
+  const int64_t hd = kv_dim / kv_heads;
+  for (int h = 0; h < kv_heads; ++h) {
+    const float* x = src + h * hd;
+    float amax = 0.0f;
+    for (int64_t i = 0; i < hd; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float inv = d > 0.0f ? 1.0f / d : 0.0f;
+    for (int64_t i = 0; i < hd; ++i) dst[h * hd + i] = static_cast<int8_t>(std::nearbyint(x[i] * inv));
+    scale[h] = d;
+  }
+}
 
 void StoreRow(const float* src, int64_t n, KvDType dtype, uint8_t* base, int64_t slot) {
   if (dtype == KvDType::kF32) {
@@ -35,7 +60,9 @@ void StoreRow(const float* src, int64_t n, KvDType dtype, uint8_t* base, int64_t
 }  // namespace
 
 KVSegment LayerKV::Past() const {
-  return {SegmentKind::kPast, k_.data(), v_.data(), pos_.data(), nullptr, used_, dtype_};
+  KVSegment seg{SegmentKind::kPast, k_.data(), v_.data(), pos_.data(), nullptr, used_, dtype_};
+  if (dtype_ == KvDType::kI8) seg.k_scale = k_scale_.data(), seg.v_scale = v_scale_.data();
+  return seg;
 }
 
 void LayerKV::Append(const float* k, const float* v, const int32_t* positions, int64_t n) {
@@ -48,8 +75,15 @@ void LayerKV::Append(const float* k, const float* v, const int32_t* positions, i
       throw Error("context full: position " + std::to_string(p) + " exceeds the KV cache of " +
                   std::to_string(capacity_) + " positions (raise --ctx)");
     }
-    StoreRow(k + i * kv_dim_, kv_dim_, dtype_, k_.data(), slot);
-    StoreRow(v + i * kv_dim_, kv_dim_, dtype_, v_.data(), slot);
+    if (dtype_ == KvDType::kI8) {
+      int8_t* kq = reinterpret_cast<int8_t*>(k_.data()) + slot * kv_dim_;
+      int8_t* vq = reinterpret_cast<int8_t*>(v_.data()) + slot * kv_dim_;
+      StoreRowInt8(k + i * kv_dim_, kv_dim_, kv_heads_, kq, k_scale_.data() + slot * kv_heads_);
+      StoreRowInt8(v + i * kv_dim_, kv_dim_, kv_heads_, vq, v_scale_.data() + slot * kv_heads_);
+    } else {
+      StoreRow(k + i * kv_dim_, kv_dim_, dtype_, k_.data(), slot);
+      StoreRow(v + i * kv_dim_, kv_dim_, dtype_, v_.data(), slot);
+    }
     pos_[slot] = p;
     used_ = std::max(used_, slot + 1);
   }
@@ -80,10 +114,10 @@ static int64_t LayerCapacity(const TextConfig& cfg, int layer, int64_t context) 
 
 StackKV MakeStackKV(const TextConfig& cfg, int64_t context, KvDType dtype) {
   StackKV kv;
-  const int64_t kv_dim = static_cast<int64_t>(cfg.num_kv_heads) * cfg.head_dim;
   kv.layers.reserve(cfg.num_layers);
   for (int l = 0; l < cfg.num_layers; ++l) {
-    kv.layers.emplace_back(LayerCapacity(cfg, l, context), kv_dim, cfg.layer_types[l] == LayerKind::kSliding, dtype);
+    kv.layers.emplace_back(LayerCapacity(cfg, l, context), cfg.num_kv_heads, cfg.head_dim,
+                           cfg.layer_types[l] == LayerKind::kSliding, dtype);
   }
   return kv;
 }
@@ -91,8 +125,9 @@ StackKV MakeStackKV(const TextConfig& cfg, int64_t context, KvDType dtype) {
 size_t StackKVBytes(const TextConfig& cfg, int64_t context, KvDType dtype) {
   size_t b = 0;
   const size_t kv_dim = static_cast<size_t>(cfg.num_kv_heads) * cfg.head_dim;
-  for (int l = 0; l < cfg.num_layers; ++l)
-    b += static_cast<size_t>(LayerCapacity(cfg, l, context)) * kv_dim * 2 * KvDTypeSize(dtype);
+  // int8 also stores one f32 scale per head row.
+  const size_t row = kv_dim * KvDTypeSize(dtype) + (dtype == KvDType::kI8 ? cfg.num_kv_heads * sizeof(float) : 0);
+  for (int l = 0; l < cfg.num_layers; ++l) b += static_cast<size_t>(LayerCapacity(cfg, l, context)) * row * 2;
   return b;
 }
 

@@ -2,8 +2,8 @@
 // every position up to the context limit; sliding layers keep only the last
 // (window - 1) positions in a ring buffer, which is all their mask can reach
 // from the next query: the point of Gemma 3's local layers. Rows are stored
-// as f32 (exact) or f16 / bf16 (rounded to nearest even on append; half the
-// bytes).
+// as f32 (exact), f16 / bf16 (rounded to nearest even on append; half the
+// bytes) or int8 with one f32 scale per head row (a quarter of the bytes).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -17,7 +17,7 @@ namespace gemma {
 
 class LayerKV {
  public:
-  LayerKV(int64_t capacity, int64_t kv_dim, bool ring, KvDType dtype = KvDType::kF32);
+  LayerKV(int64_t capacity, int kv_heads, int head_dim, bool ring, KvDType dtype = KvDType::kF32);
 
   // Stores rows for positions[0..n) (slot = position % capacity for rings).
   // Throws Error when a full-attention cache would overflow.
@@ -36,12 +36,13 @@ class LayerKV {
   const void* k() const { return k_.data(); }
   const void* v() const { return v_.data(); }
   const int32_t* pos() const { return pos_.data(); }  // -1 = empty slot
-  size_t bytes() const { return static_cast<size_t>(capacity_) * kv_dim_ * 2 * KvDTypeSize(dtype_); }
+  size_t bytes() const;
   // The first `used()` slots as an attention segment.
   KVSegment Past() const;
 
  private:
   int64_t capacity_, kv_dim_;
+  int kv_heads_;
   bool ring_;
   KvDType dtype_;
   int64_t used_ = 0;
@@ -49,6 +50,7 @@ class LayerKV {
   // Huge pages: a long cache streams through attention every token, and
   // 4 KiB pages' TLB misses would halve the read bandwidth (weight_buffer.h).
   WeightBuffer k_, v_;
+  std::vector<float> k_scale_, v_scale_;  // int8: [capacity, kv_heads]
   std::vector<int32_t> pos_;
 };
 

@@ -110,8 +110,10 @@ TEST(AttentionMaskTest, DistanceRangeIsTheMask) {
   }
 }
 
-// Element i of a segment's K or V rows, widened from its dtype.
-float KVAt(const KVSegment& seg, const void* base, int64_t i) {
+// Element i of a segment's K or V rows, widened from its dtype (int8: times
+// the scale of its head row, `scale` being the K or V scales, hd the head size).
+float KVAt(const KVSegment& seg, const void* base, int64_t i, const float* scale = nullptr, int hd = 1) {
+  if (seg.dtype == KvDType::kI8) return scale[i / hd] * static_cast<const int8_t*>(base)[i];
   if (seg.dtype == KvDType::kBF16) return BF16ToF32(static_cast<const uint16_t*>(base)[i]);
   if (seg.dtype == KvDType::kF16) return F16ToF32(static_cast<const uint16_t*>(base)[i]);
   return static_cast<const float*>(base)[i];
@@ -140,9 +142,9 @@ std::vector<float> NaiveAttend(const AttnShape& shape, const AttnMask& mask, con
           }
           const int64_t off = i * kvs + (h / group) * hd;
           double d = 0;
-          for (int j = 0; j < hd; ++j) d += static_cast<double>(qv[j]) * KVAt(seg, seg.k, off + j);
+          for (int j = 0; j < hd; ++j) d += static_cast<double>(qv[j]) * KVAt(seg, seg.k, off + j, seg.k_scale, hd);
           std::vector<float> v(hd);
-          for (int j = 0; j < hd; ++j) v[j] = KVAt(seg, seg.v, off + j);
+          for (int j = 0; j < hd; ++j) v[j] = KVAt(seg, seg.v, off + j, seg.v_scale, hd);
           sv.push_back({d * shape.scale, std::move(v)});
         }
       }
@@ -206,17 +208,34 @@ TEST(AttentionTest, BlockedMatchesNaiveForEveryMask) {
         mask.causal = causal;
         mask.window = window;
         mask.image_run = image_run.data();
-        // The past also as bf16 / f16 caches hold it (NaN rows stay NaN).
+        // The past also as bf16 / f16 caches hold it (NaN rows stay NaN), and
+        // as int8 head rows with a scale each (empty rows: NaN scales).
         std::vector<uint16_t> pkb(pk.size()), pvb(pv.size()), pkh(pk.size()), pvh(pv.size());
         for (size_t i = 0; i < pk.size(); ++i) {
           pkb[i] = F32ToBF16(pk[i]), pvb[i] = F32ToBF16(pv[i]);
           pkh[i] = F32ToF16(pk[i]), pvh[i] = F32ToF16(pv[i]);
         }
-        for (int variant = 0; variant < 6; ++variant) {
+        std::vector<int8_t> pk8(pk.size()), pv8(pv.size());
+        std::vector<float> pks(P * 2), pvs(P * 2);
+        auto quantize = [](const float* x, int8_t* q, float* scale) {
+          float amax = 0;
+          for (int j = 0; j < 16; ++j) amax = std::max(amax, std::fabs(x[j]));
+          *scale = amax / 127;  // NaN for an empty row
+          for (int j = 0; j < 16; ++j) q[j] = std::isnan(x[j]) ? 0 : static_cast<int8_t>(std::nearbyint(x[j] / *scale));
+        };
+        for (int64_t r = 0; r < P * 2; ++r) {
+          quantize(&pk[r * 16], &pk8[r * 16], &pks[r]);
+          quantize(&pv[r * 16], &pv8[r * 16], &pvs[r]);
+        }
+        for (int variant = 0; variant < 8; ++variant) {
           const size_t nseg = variant % 2 ? 3 : 2;
           std::vector<KVSegment> use(segs.begin(), segs.begin() + nseg);
           if (variant / 2 == 1) use[0].k = pkb.data(), use[0].v = pvb.data(), use[0].dtype = KvDType::kBF16;
           if (variant / 2 == 2) use[0].k = pkh.data(), use[0].v = pvh.data(), use[0].dtype = KvDType::kF16;
+          if (variant / 2 == 3) {
+            use[0].k = pk8.data(), use[0].v = pv8.data(), use[0].dtype = KvDType::kI8;
+            use[0].k_scale = pks.data(), use[0].v_scale = pvs.data();
+          }
           std::vector<float> out(q.size(), -1.f);
           Attend(shape, mask, q.data(), chunk_pos.data(), T, use, out.data(), &pool);
           const std::vector<float> ref = NaiveAttend(shape, mask, q, chunk_pos, use);
@@ -245,6 +264,9 @@ TEST(KVCacheTest, SlidingLayersKeepOnlyTheirWindow) {
     EXPECT_EQ(StackKVBytes(c, 32768, d), (5 * 511 + 32768) * per_pos / 2);
     EXPECT_EQ(MakeStackKV(c, 1000, d).bytes(), StackKVBytes(c, 1000, d));
   }
+  // int8: a quarter of the bytes plus one f32 scale per head row.
+  EXPECT_EQ(StackKVBytes(c, 32768, KvDType::kI8), (5 * 511 + 32768) * 2 * (256 + 4));
+  EXPECT_EQ(MakeStackKV(c, 1000, KvDType::kI8).bytes(), StackKVBytes(c, 1000, KvDType::kI8));
 }
 
 // A long greedy run on a tiny model: local layers never hold more than W-1
