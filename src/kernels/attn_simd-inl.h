@@ -119,11 +119,17 @@ void AttnScoresSimd(const float* q, int64_t ld_q, int64_t rows, const Elem<KF>* 
   ScoresScaled<V, KF>(q, ld_q, rows, k, ld_k, nullptr, 0, keys, n, s, ld_s);
 }
 
-// R rows x C vectors of the output held in registers over all keys, so the
-// value rows are only loaded (no per-key read-modify-write of acc).
+// Up to kLiveKeys keys at a time are prepared for the tiles: the keys with a
+// nonzero weight in some row, and their weights (int8: times the key's
+// scale), so a tile's inner loop only broadcasts and multiplies.
+constexpr int kLiveKeys = 64;
+
+// R rows x C vectors of the output held in registers over the live keys, so
+// the value rows are only loaded (no per-key read-modify-write of acc).
+// w[r * kLiveKeys + i] is row r's weight of key live[i].
 template <class V, int R, int C, Fmt KF>
-inline void AccumulateTile(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, const float* scale,
-                           int64_t ld_scale, int64_t keys, float* acc, int64_t ld_acc) {
+inline void AccumulateTile(const int32_t* live, int nlive, const float* w, const Elem<KF>* v, int64_t ld_v,
+                           float* acc, int64_t ld_acc) {
   using F = typename V::F;
   constexpr int L = V::kLanes;
   F a[R][C];
@@ -131,23 +137,13 @@ inline void AccumulateTile(const float* p, int64_t ld_p, const Elem<KF>* v, int6
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) a[r][c] = V::Zero();
-  for (int64_t j = 0; j < keys; ++j) {
-    bool any = false;
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) any |= p[r * ld_p + j] != 0.0f;
-    if (!any) continue;  // masked in every row: the value row is not read
-    F w[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      if constexpr (KF == Fmt::kI8) w[r] = V::Set1(p[r * ld_p + j] * scale[j * ld_scale]);
-      else w[r] = V::Set1(p[r * ld_p + j]);
-    }
-    const Elem<KF>* vj = v + j * ld_v;
+  for (int i = 0; i < nlive; ++i) {
+    const Elem<KF>* vj = v + live[i] * ld_v;
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
       const F x = LoadKV<V, KF>(vj + c * L);
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) a[r][c] = V::Fma(w[r], x, a[r][c]);
+      for (int r = 0; r < R; ++r) a[r][c] = V::Fma(V::Set1(w[r * kLiveKeys + i]), x, a[r][c]);
     }
   }
 #pragma GCC unroll 8
@@ -165,17 +161,27 @@ inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int6
   constexpr int L = V::kLanes;
   // R x C accumulators + R weights + 1 value vector fit the register file.
   constexpr int C = R * 4 + R + 1 <= V::kRegs ? 4 : 2;
-  int64_t i = 0;
-  for (; i + C * L <= n; i += C * L)
-    AccumulateTile<V, R, C, KF>(p, ld_p, v + i, ld_v, scale, ld_scale, keys, acc + i, ld_acc);
-  for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(p, ld_p, v + i, ld_v, scale, ld_scale, keys, acc + i, ld_acc);
-  for (int r = 0; r < R && i < n; ++r) {
-    for (int64_t j = 0; j < keys; ++j) {
-      if (p[r * ld_p + j] == 0.0f) continue;
-      float w = p[r * ld_p + j];
-      if constexpr (KF == Fmt::kI8) w *= scale[j * ld_scale];
-      for (int64_t t = i; t < n; ++t) acc[r * ld_acc + t] += w * WidenKV<KF>(v[j * ld_v + t]);
+  int32_t live[kLiveKeys];
+  alignas(64) float w[R * kLiveKeys];
+  for (int64_t j0 = 0; j0 < keys; j0 += kLiveKeys) {
+    const int64_t j1 = keys - j0 < kLiveKeys ? keys : j0 + kLiveKeys;
+    int nlive = 0;
+    for (int64_t j = j0; j < j1; ++j) {
+      bool any = false;
+      for (int r = 0; r < R; ++r) any |= p[r * ld_p + j] != 0.0f;
+      if (!any) continue;  // masked in every row: the value row is not read
+      const float sc = KF == Fmt::kI8 ? scale[j * ld_scale] : 1.0f;
+      for (int r = 0; r < R; ++r) w[r * kLiveKeys + nlive] = KF == Fmt::kI8 ? p[r * ld_p + j] * sc : p[r * ld_p + j];
+      live[nlive++] = static_cast<int32_t>(j);
     }
+    if (nlive == 0) continue;
+    int64_t i = 0;
+    for (; i + C * L <= n; i += C * L) AccumulateTile<V, R, C, KF>(live, nlive, w, v + i, ld_v, acc + i, ld_acc);
+    for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(live, nlive, w, v + i, ld_v, acc + i, ld_acc);
+    for (int r = 0; r < R && i < n; ++r)
+      for (int k = 0; k < nlive; ++k)
+        for (int64_t t = i; t < n; ++t)
+          acc[r * ld_acc + t] += w[r * kLiveKeys + k] * WidenKV<KF>(v[live[k] * ld_v + t]);
   }
 }
 
