@@ -11,6 +11,20 @@
 
 namespace gemma {
 
+void QuantizeQueryRows(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
+                       int32_t* sum) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * ld_x;
+    float amax = 0.0f;
+    for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(xr[i]));
+    d[r] = amax / 127.0f;
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int32_t s = 0;
+    for (int64_t i = 0; i < n; ++i) s += q[r * ld_q + i] = static_cast<int8_t>(std::nearbyint(xr[i] * inv));
+    sum[r] = s;
+  }
+}
+
 namespace ref {
 
 namespace {
@@ -84,13 +98,13 @@ void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_
   Accumulate<F16>(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
 }
 
-void AttnScoresI8(const float* q, int64_t ld_q, int64_t rows, const int8_t* k, int64_t ld_k, const float* k_scale,
+void AttnScoresI8(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t ld_k, const float* k_scale,
                   int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t j = 0; j < keys; ++j) {
-      float x = 0.0f;
-      for (int64_t i = 0; i < n; ++i) x += q[r * ld_q + i] * static_cast<float>(k[j * ld_k + i]);
-      s[r * ld_s + j] = x * k_scale[j * ld_scale];
+      int32_t dot = 0;
+      for (int64_t i = 0; i < n; ++i) dot += q.q[r * q.ld + i] * (static_cast<int32_t>(k[j * ld_k + i]) - 128);
+      s[r * ld_s + j] = static_cast<float>(dot) * (q.d[r] * k_scale[j * ld_scale]);
     }
   }
 }
@@ -205,9 +219,9 @@ void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_
   Active().accumulate_f16(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc);
 }
 
-void AttnScoresI8(const float* q, int64_t ld_q, int64_t rows, const int8_t* k, int64_t ld_k, const float* k_scale,
+void AttnScoresI8(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t ld_k, const float* k_scale,
                   int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s) {
-  Active().scores_i8(q, ld_q, rows, k, ld_k, k_scale, ld_scale, keys, n, s, ld_s);
+  Active().scores_i8(q, rows, k, ld_k, k_scale, ld_scale, keys, n, s, ld_s);
 }
 
 void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,

@@ -3,12 +3,27 @@
 // Scalar definitions (ref::) are the reference of the SIMD paths. The *BF16
 // and *F16 forms read keys / values stored in those 16-bit formats (the KV
 // cache's --kv-dtype), widened to f32 in registers; queries, weights and
-// sums stay f32. The *I8 forms read int8 rows with one f32 scale per key
-// (the int8 KV cache): element i of key j is scale[j * ld_scale] * x[j * ld + i].
+// sums stay f32. The *I8 forms read the int8 KV cache: rows of int8 with one
+// f32 scale per key, element i of key j being scale[j * ld_scale] * x[j * ld + i];
+// K rows are stored biased by 128 as uint8 (x = stored - 128), so that the
+// score is one unsigned-by-signed integer dot product (VPDPBUSD) with the
+// query rounded to int8 per row (QueryRowsI8).
 #pragma once
 #include <cstdint>
 
 namespace gemma {
+
+// Query rows rounded to int8 for AttnScoresI8: row r is d[r] * q[r*ld + i],
+// d[r] = amax / 127, and sum[r] = sum_i q[r*ld + i] (for the bias of K).
+struct QueryRowsI8 {
+  const int8_t* q;
+  int64_t ld;
+  const float* d;
+  const int32_t* sum;
+};
+// Rounds rows x[r*ld_x .. +n) into q[r*ld_q ..), d[r], sum[r] (nearest, ties to even).
+void QuantizeQueryRows(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
+                       int32_t* sum);
 
 // s[r*ld_s + j] = dot(q[r*ld_q .. +n), k[j*ld_k .. +n))  for r < rows, j < keys.
 void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int64_t ld_k, int64_t keys, int64_t n,
@@ -28,9 +43,11 @@ void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k
                    int64_t n, float* s, int64_t ld_s);
 void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
                        int64_t n, float* acc, int64_t ld_acc);
-// Scores as scale_j * dot(q_r, k_j) and weights folded as p * scale_j.
-void AttnScoresI8(const float* q, int64_t ld_q, int64_t rows, const int8_t* k, int64_t ld_k, const float* k_scale,
+// s[r*ld_s + j] = float(sum_i q.q[r*q.ld + i] * (k[j*ld_k + i] - 128)) * (q.d[r] * k_scale[j*ld_scale]):
+// the integer dot product is exact on every ISA, so every path gives the same bits.
+void AttnScoresI8(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t ld_k, const float* k_scale,
                   int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s);
+// AttnAccumulate with int8 value rows, the weight folded as p * scale_j.
 void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
                       const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc);
 
@@ -60,9 +77,11 @@ void AttnScoresF16(const float* q, int64_t ld_q, int64_t rows, const uint16_t* k
                    int64_t n, float* s, int64_t ld_s);
 void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v, int64_t keys,
                        int64_t n, float* acc, int64_t ld_acc);
-// Scores as scale_j * dot(q_r, k_j) and weights folded as p * scale_j.
-void AttnScoresI8(const float* q, int64_t ld_q, int64_t rows, const int8_t* k, int64_t ld_k, const float* k_scale,
+// s[r*ld_s + j] = float(sum_i q.q[r*q.ld + i] * (k[j*ld_k + i] - 128)) * (q.d[r] * k_scale[j*ld_scale]):
+// the integer dot product is exact on every ISA, so every path gives the same bits.
+void AttnScoresI8(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t ld_k, const float* k_scale,
                   int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s);
+// AttnAccumulate with int8 value rows, the weight folded as p * scale_j.
 void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
                       const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc);
 float AttnExp(float x);
@@ -85,7 +104,7 @@ struct AttnKernels {
                      int64_t n, float* s, int64_t ld_s);
   void (*accumulate_f16)(const float* p, int64_t ld_p, int64_t rows, const uint16_t* v, int64_t ld_v,
                          int64_t keys, int64_t n, float* acc, int64_t ld_acc);
-  void (*scores_i8)(const float* q, int64_t ld_q, int64_t rows, const int8_t* k, int64_t ld_k, const float* k_scale,
+  void (*scores_i8)(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t ld_k, const float* k_scale,
                     int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s);
   void (*accumulate_i8)(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
                         const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc);

@@ -22,6 +22,20 @@ struct Avx512AttnVec {
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
   }
   static void Store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  // int8 scores: 64 bytes a step, 4 unsigned-by-signed byte products per
+  // int32 lane (AVX512-VNNI; part of this ISA level).
+  using I = __m512i;
+  static constexpr int kDotBytes = 64;
+  static I ZeroI() { return _mm512_setzero_si512(); }
+  static I LoadBytes(const void* p) { return _mm512_loadu_si512(p); }
+  static I DotU8S8(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
+  static void ReduceAddI4(I a, I b, I c, I d, int32_t* out) {
+    auto fold = [](I v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); };
+    const __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(fold(a), fold(b)), _mm256_hadd_epi32(fold(c), fold(d)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                     _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1)));
+  }
+  static int32_t ReduceAddI(I v) { return _mm512_reduce_add_epi32(v); }
   static F Set1(float v) { return _mm512_set1_ps(v); }
   static F Zero() { return _mm512_setzero_ps(); }
   static F Add(F a, F b) { return _mm512_add_ps(a, b); }

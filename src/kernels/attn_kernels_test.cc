@@ -143,29 +143,60 @@ std::vector<int8_t> RandomInt8(int64_t n, uint64_t seed) {
   return y;
 }
 
+// Integer dot products: every ISA gives the reference's bits, and the
+// reference equals the f32 scores of the dequantised query and key rows up
+// to f32 rounding.
 TEST(AttnKernels, ScoresInt8MatchReference) {
   ForEachIsa([](Isa) {
     for (int64_t rows : kRows)
       for (int64_t keys : kKeys)
         for (int64_t n : kDims) {
           const int64_t ld_q = n + 3, ld_k = n + 5, ld_s = keys + 2, ld_scale = 3;
-          const auto q = RandomVector(rows * ld_q, 1);
-          const auto k8 = RandomInt8(keys * ld_k, 2);
+          const auto qf = RandomVector(rows * ld_q, 1);
+          std::vector<int8_t> q8(rows * ld_q);
+          std::vector<float> qd(rows);
+          std::vector<int32_t> qsum(rows);
+          QuantizeQueryRows(qf.data(), ld_q, rows, n, q8.data(), ld_q, qd.data(), qsum.data());
+          const QueryRowsI8 q{q8.data(), ld_q, qd.data(), qsum.data()};
+          std::vector<uint8_t> k8(keys * ld_k);
+          const auto k_signed = RandomInt8(keys * ld_k, 2);
+          for (size_t i = 0; i < k8.size(); ++i) k8[i] = static_cast<uint8_t>(k_signed[i] + 128);
           const auto scale = RandomVector(keys * ld_scale, 6, 0.001f, 0.02f);
-          std::vector<float> k32(k8.size());
+          std::vector<float> qdeq(rows * ld_q), kdeq(keys * ld_k);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t i = 0; i < n; ++i) qdeq[r * ld_q + i] = qd[r] * q8[r * ld_q + i];
           for (int64_t j = 0; j < keys; ++j)
-            for (int64_t i = 0; i < ld_k; ++i) k32[j * ld_k + i] = scale[j * ld_scale] * k8[j * ld_k + i];
+            for (int64_t i = 0; i < ld_k; ++i) kdeq[j * ld_k + i] = scale[j * ld_scale] * k_signed[j * ld_k + i];
           std::vector<float> s(rows * ld_s, -7.f), s_ref = s, s_f32 = s;
-          AttnScoresI8(q.data(), ld_q, rows, k8.data(), ld_k, scale.data(), ld_scale, keys, n, s.data(), ld_s);
-          ref::AttnScoresI8(q.data(), ld_q, rows, k8.data(), ld_k, scale.data(), ld_scale, keys, n, s_ref.data(),
-                            ld_s);
-          ref::AttnScores(q.data(), ld_q, rows, k32.data(), ld_k, keys, n, s_f32.data(), ld_s);
+          AttnScoresI8(q, rows, k8.data(), ld_k, scale.data(), ld_scale, keys, n, s.data(), ld_s);
+          ref::AttnScoresI8(q, rows, k8.data(), ld_k, scale.data(), ld_scale, keys, n, s_ref.data(), ld_s);
+          ref::AttnScores(qdeq.data(), ld_q, rows, kdeq.data(), ld_k, keys, n, s_f32.data(), ld_s);
           for (size_t i = 0; i < s.size(); ++i) {
-            ASSERT_NEAR(s[i], s_ref[i], 2e-6 * n) << rows << " " << keys << " " << n << " " << i;
-            ASSERT_NEAR(s_ref[i], s_f32[i], 2e-6 * n) << i;
+            ASSERT_EQ(s[i], s_ref[i]) << rows << " " << keys << " " << n << " " << i;
+            ASSERT_NEAR(s_ref[i], s_f32[i], 1e-5 * n) << i;
           }
         }
   });
+}
+
+// Query rows round to the nearest multiple of amax / 127, and sum them.
+TEST(AttnKernels, QuantizeQueryRowsRoundsToNearest) {
+  const auto x = RandomVector(3 * 40, 9);
+  std::vector<int8_t> q(3 * 40);
+  float d[3];
+  int32_t sum[3];
+  QuantizeQueryRows(x.data(), 40, 3, 37, q.data(), 40, d, sum);
+  for (int r = 0; r < 3; ++r) {
+    float amax = 0;
+    int32_t total = 0;
+    for (int i = 0; i < 37; ++i) amax = std::max(amax, std::fabs(x[r * 40 + i]));
+    EXPECT_FLOAT_EQ(d[r], amax / 127);
+    for (int i = 0; i < 37; ++i) {
+      EXPECT_LE(std::fabs(d[r] * q[r * 40 + i] - x[r * 40 + i]), 0.5f * d[r] * 1.0001f) << i;
+      total += q[r * 40 + i];
+    }
+    EXPECT_EQ(sum[r], total);
+  }
 }
 
 TEST(AttnKernels, AccumulateInt8MatchesReferenceAndSkipsMaskedKeys) {

@@ -1,6 +1,8 @@
 // The attn_kernels.h SIMD paths, written once over a vector-traits class V
-// (F, kLanes, kTileRows, kRegs, Load, LoadBF16, LoadF16, LoadI8, Store, Set1, Zero, Add, Sub, Mul, Max,
-// Min, Fma, Round, Pow2, ZeroBelow, ReduceAdd, ReduceMax, ReduceAdd4) and over
+// (F, kLanes, kTileRows, kRegs, Load, LoadBF16, LoadF16, LoadI8, Store, Set1,
+// Zero, Add, Sub, Mul, Max, Min, Fma, Round, Pow2, ZeroBelow, ReduceAdd,
+// ReduceMax, ReduceAdd4; for int8 scores I, kDotBytes, ZeroI, LoadBytes,
+// DotU8S8, ReduceAddI4, ReduceAddI) and over
 // the K/V row format (f32, bf16, f16, int8 with a scale per key), included by
 // attn_kernels_avx2.cc / attn_kernels_avx512.cc with their own ISA flags.
 // Internal linkage only (see isa_kernels.h on shared inline code).
@@ -47,10 +49,9 @@ inline float WidenKV(Elem<KF> x) {
 
 // R query rows x K keys of scores: every loaded key vector serves R rows and
 // the R*K independent accumulators hide the FMA latency.
-// scale: int8 only, the per-key scales (stride ld_scale).
 template <class V, int R, int K, Fmt KF>
-inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, const float* scale,
-                      int64_t ld_scale, int64_t n, float* s, int64_t ld_s) {
+inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, int64_t n, float* s,
+                      int64_t ld_s) {
   using F = typename V::F;
   constexpr int L = V::kLanes;
   F acc[R][K];
@@ -83,40 +84,91 @@ inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t l
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < K; ++c) {
       for (int64_t t = i; t < n; ++t) x[r][c] += q[r * ld_q + t] * WidenKV<KF>(k[c * ld_k + t]);
-      if constexpr (KF == Fmt::kI8) x[r][c] *= scale[c * ld_scale];
       s[r * ld_s + c] = x[r][c];
     }
   }
 }
 
 template <class V, int R, Fmt KF>
-inline void ScoreRows(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, const float* scale,
-                      int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s) {
+inline void ScoreRows(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, int64_t keys, int64_t n, float* s,
+                      int64_t ld_s) {
   int64_t j = 0;
-  for (; j + 4 <= keys; j += 4)
-    ScoreTile<V, R, 4, KF>(q, ld_q, k + j * ld_k, ld_k, scale + j * ld_scale, ld_scale, n, s + j, ld_s);
-  for (; j < keys; ++j)
-    ScoreTile<V, R, 1, KF>(q, ld_q, k + j * ld_k, ld_k, scale + j * ld_scale, ld_scale, n, s + j, ld_s);
-}
-
-template <class V, Fmt KF>
-void ScoresScaled(const float* q, int64_t ld_q, int64_t rows, const Elem<KF>* k, int64_t ld_k, const float* scale,
-                  int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s) {
-  // kTileRows rows per pass (the query heads of a KV head read each key once).
-  constexpr int TR = V::kTileRows;
-  int64_t r = 0;
-  for (; r + TR <= rows; r += TR)
-    ScoreRows<V, TR, KF>(q + r * ld_q, ld_q, k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
-  if constexpr (TR > 2)
-    for (; r + 2 <= rows; r += 2)
-      ScoreRows<V, 2, KF>(q + r * ld_q, ld_q, k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
-  for (; r < rows; ++r) ScoreRows<V, 1, KF>(q + r * ld_q, ld_q, k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
+  for (; j + 4 <= keys; j += 4) ScoreTile<V, R, 4, KF>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s);
+  for (; j < keys; ++j) ScoreTile<V, R, 1, KF>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s);
 }
 
 template <class V, Fmt KF>
 void AttnScoresSimd(const float* q, int64_t ld_q, int64_t rows, const Elem<KF>* k, int64_t ld_k, int64_t keys,
                     int64_t n, float* s, int64_t ld_s) {
-  ScoresScaled<V, KF>(q, ld_q, rows, k, ld_k, nullptr, 0, keys, n, s, ld_s);
+  // kTileRows rows per pass (the query heads of a KV head read each key once).
+  constexpr int TR = V::kTileRows;
+  int64_t r = 0;
+  for (; r + TR <= rows; r += TR) ScoreRows<V, TR, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
+  if constexpr (TR > 2)
+    for (; r + 2 <= rows; r += 2) ScoreRows<V, 2, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
+  for (; r < rows; ++r) ScoreRows<V, 1, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
+}
+
+// int8 scores: R query rows x K keys of integer dot products over V::kDotBytes
+// bytes a step (unsigned K bytes by signed query bytes), reduced exactly in
+// int32, then the bias and the two scales applied once per score.
+template <class V, int R, int K>
+inline void ScoreTileI8(const QueryRowsI8& q, const uint8_t* k, int64_t ld_k, const float* scale, int64_t ld_scale,
+                        int64_t n, float* s, int64_t ld_s) {
+  using I = typename V::I;
+  constexpr int B = V::kDotBytes;
+  I acc[R][K];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < K; ++c) acc[r][c] = V::ZeroI();
+  int64_t i = 0;
+  for (; i + B <= n; i += B) {
+    decltype(V::LoadBytes(k)) kv[K];
+#pragma GCC unroll 8
+    for (int c = 0; c < K; ++c) kv[c] = V::LoadBytes(k + c * ld_k + i);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const auto qv = V::LoadBytes(q.q + r * q.ld + i);
+#pragma GCC unroll 8
+      for (int c = 0; c < K; ++c) acc[r][c] = V::DotU8S8(acc[r][c], kv[c], qv);
+    }
+  }
+  int32_t x[R][K];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    if constexpr (K == 4) {
+      V::ReduceAddI4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], x[r]);
+    } else {
+      for (int c = 0; c < K; ++c) x[r][c] = V::ReduceAddI(acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < K; ++c) {
+      for (int64_t t = i; t < n; ++t) x[r][c] += q.q[r * q.ld + t] * static_cast<int32_t>(k[c * ld_k + t]);
+      const int32_t dot = x[r][c] - 128 * q.sum[r];
+      s[r * ld_s + c] = static_cast<float>(dot) * (q.d[r] * scale[c * ld_scale]);
+    }
+  }
+}
+
+template <class V, int R>
+inline void ScoreRowsI8(const QueryRowsI8& q, const uint8_t* k, int64_t ld_k, const float* scale, int64_t ld_scale,
+                        int64_t keys, int64_t n, float* s, int64_t ld_s) {
+  int64_t j = 0;
+  for (; j + 4 <= keys; j += 4)
+    ScoreTileI8<V, R, 4>(q, k + j * ld_k, ld_k, scale + j * ld_scale, ld_scale, n, s + j, ld_s);
+  for (; j < keys; ++j) ScoreTileI8<V, R, 1>(q, k + j * ld_k, ld_k, scale + j * ld_scale, ld_scale, n, s + j, ld_s);
+}
+
+template <class V>
+void AttnScoresI8Simd(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t ld_k, const float* scale,
+                      int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s) {
+  constexpr int TR = V::kTileRows;
+  auto from = [&](int64_t r) { return QueryRowsI8{q.q + r * q.ld, q.ld, q.d + r, q.sum + r}; };
+  int64_t r = 0;
+  for (; r + TR <= rows; r += TR) ScoreRowsI8<V, TR>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
+  for (; r < rows; ++r) ScoreRowsI8<V, 1>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
 }
 
 // Up to kLiveKeys keys at a time are prepared for the tiles: the keys with a
@@ -287,7 +339,7 @@ constexpr AttnKernels MakeAttnKernels() {
   return AttnKernels{AttnScoresSimd<V, Fmt::kF32>,      AttnAccumulateSimd<V, Fmt::kF32>,
                      AttnScoresSimd<V, Fmt::kBF16>,     AttnAccumulateSimd<V, Fmt::kBF16>,
                      AttnScoresSimd<V, Fmt::kF16>,      AttnAccumulateSimd<V, Fmt::kF16>,
-                     ScoresScaled<V, Fmt::kI8>,         AccumulateScaled<V, Fmt::kI8>,
+                     AttnScoresI8Simd<V>,               AccumulateScaled<V, Fmt::kI8>,
                      AttnExpSimd<V>,                    AttnSoftmaxSimd<V>};
 }
 

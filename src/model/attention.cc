@@ -112,7 +112,9 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
   const int64_t R = (task.q1 - task.q0) * group;
 
   // Per-thread scratch, grown once.
-  thread_local std::vector<float> qs, scores, state, rescale;
+  thread_local std::vector<float> qs, scores, state, rescale, q8_scale;
+  thread_local std::vector<int8_t> q8;
+  thread_local std::vector<int32_t> q8_sum;
   if (static_cast<int64_t>(qs.size()) < R * hd) qs.resize(static_cast<size_t>(R * hd));
   if (static_cast<int64_t>(rescale.size()) < R) rescale.resize(static_cast<size_t>(R));
   if (static_cast<int64_t>(scores.size()) < R * kKeyBlock) scores.resize(static_cast<size_t>(R * kKeyBlock));
@@ -137,6 +139,18 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
       float* dst = qs.data() + ((t - task.q0) * group + g) * hd;
       for (int i = 0; i < hd; ++i) dst[i] = src[i] * shape.scale;
     }
+  }
+
+  // An int8 cache is scored by integer dot products: the query rows rounded
+  // to int8 once per task.
+  QueryRowsI8 qi8{};
+  for (int64_t si = 0; si < job.num_segments; ++si) {
+    if (job.segments[si].dtype != KvDType::kI8) continue;
+    if (static_cast<int64_t>(q8.size()) < R * hd) q8.resize(static_cast<size_t>(R * hd));
+    if (static_cast<int64_t>(q8_scale.size()) < R) q8_scale.resize(static_cast<size_t>(R)), q8_sum.resize(R);
+    QuantizeQueryRows(qs.data(), hd, R, hd, q8.data(), hd, q8_scale.data(), q8_sum.data());
+    qi8 = {q8.data(), hd, q8_scale.data(), q8_sum.data()};
+    break;
   }
 
   const DistanceRange dist = VisibleDistances(job.mask);
@@ -165,7 +179,7 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
         case KvDType::kF16: AttnScoresF16(qs.data(), hd, R, k16, kv_stride, nk, hd, s, kKeyBlock); break;
         case KvDType::kBF16: AttnScoresBF16(qs.data(), hd, R, k16, kv_stride, nk, hd, s, kKeyBlock); break;
         case KvDType::kI8:
-          AttnScoresI8(qs.data(), hd, R, static_cast<const int8_t*>(seg.k) + row0, kv_stride, seg.k_scale + scale0,
+          AttnScoresI8(qi8, R, static_cast<const uint8_t*>(seg.k) + row0, kv_stride, seg.k_scale + scale0,
                        shape.kv_heads, nk, hd, s, kKeyBlock);
           break;
       }

@@ -22,8 +22,9 @@ enum class SegmentKind {
 // long cache holds and attention reads per token; queries and sums stay f32.
 // f16 (llama.cpp's default) keeps 3 more mantissa bits than bf16. int8
 // quarters them: each key's and value's head row is rounded to int8 with
-// one f32 scale (amax / 127), which attention applies to the score and folds
-// into the weight, so no row is widened with its scale.
+// one f32 scale (amax / 127). K rows are stored biased by 128 as uint8 and
+// scored by integer dot products with the query rounded to int8 per row
+// (attn_kernels.h); the V scale is folded into the softmax weight.
 enum class KvDType { kF32, kF16, kBF16, kI8 };
 // Bytes of one stored element (int8's scales are counted apart).
 inline size_t KvDTypeSize(KvDType t) { return t == KvDType::kF32 ? 4 : t == KvDType::kI8 ? 1 : 2; }
@@ -45,7 +46,7 @@ struct KVSegment {
   const uint8_t* valid = nullptr;   // [n] 0 = padding key, never attended; null = all valid
   int64_t n = 0;
   KvDType dtype = KvDType::kF32;
-  const float* k_scale = nullptr;  // int8 only: [n, kv_heads] scales of the K head rows
+  const float* k_scale = nullptr;  // int8 only: [n, kv_heads] scales of the K head rows (stored + 128)
   const float* v_scale = nullptr;  // int8 only: [n, kv_heads] scales of the V head rows
 };
 

@@ -33,8 +33,9 @@ size_t LayerKV::bytes() const {
 
 namespace {
 
-// Each head row to int8 with scale amax / 127, rounded to nearest (even).
-void StoreRowInt8(const float* src, int64_t kv_dim, int kv_heads, int8_t* dst, float* scale) {
+// Each head row to int8 with scale amax / 127, rounded to nearest (even),
+// plus `bias` (K rows: 128, stored as uint8 for the integer dot products).
+void StoreRowInt8(const float* src, int64_t kv_dim, int kv_heads, int bias, uint8_t* dst, float* scale) {
   const int64_t hd = kv_dim / kv_heads;
   for (int h = 0; h < kv_heads; ++h) {
     const float* x = src + h * hd;
@@ -42,7 +43,8 @@ void StoreRowInt8(const float* src, int64_t kv_dim, int kv_heads, int8_t* dst, f
     for (int64_t i = 0; i < hd; ++i) amax = std::max(amax, std::fabs(x[i]));
     const float d = amax / 127.0f;
     const float inv = d > 0.0f ? 1.0f / d : 0.0f;
-    for (int64_t i = 0; i < hd; ++i) dst[h * hd + i] = static_cast<int8_t>(std::nearbyint(x[i] * inv));
+    for (int64_t i = 0; i < hd; ++i)
+      dst[h * hd + i] = static_cast<uint8_t>(static_cast<int>(std::nearbyint(x[i] * inv)) + bias);
     scale[h] = d;
   }
 }
@@ -76,10 +78,10 @@ void LayerKV::Append(const float* k, const float* v, const int32_t* positions, i
                   std::to_string(capacity_) + " positions (raise --ctx)");
     }
     if (dtype_ == KvDType::kI8) {
-      int8_t* kq = reinterpret_cast<int8_t*>(k_.data()) + slot * kv_dim_;
-      int8_t* vq = reinterpret_cast<int8_t*>(v_.data()) + slot * kv_dim_;
-      StoreRowInt8(k + i * kv_dim_, kv_dim_, kv_heads_, kq, k_scale_.data() + slot * kv_heads_);
-      StoreRowInt8(v + i * kv_dim_, kv_dim_, kv_heads_, vq, v_scale_.data() + slot * kv_heads_);
+      StoreRowInt8(k + i * kv_dim_, kv_dim_, kv_heads_, 128, k_.data() + slot * kv_dim_,
+                   k_scale_.data() + slot * kv_heads_);
+      StoreRowInt8(v + i * kv_dim_, kv_dim_, kv_heads_, 0, v_.data() + slot * kv_dim_,
+                   v_scale_.data() + slot * kv_heads_);
     } else {
       StoreRow(k + i * kv_dim_, kv_dim_, dtype_, k_.data(), slot);
       StoreRow(v + i * kv_dim_, kv_dim_, dtype_, v_.data(), slot);

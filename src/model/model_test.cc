@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "io/config.h"
 #include "io/safetensors.h"
+#include "kernels/attn_kernels.h"
 #include "kernels/thread_pool.h"
 #include "model/attention.h"
 #include "model/decoder_step.h"
@@ -111,9 +112,13 @@ TEST(AttentionMaskTest, DistanceRangeIsTheMask) {
 }
 
 // Element i of a segment's K or V rows, widened from its dtype (int8: times
-// the scale of its head row, `scale` being the K or V scales, hd the head size).
+// the scale of its head row, `scale` being the K or V scales, hd the head
+// size; K rows are stored + 128).
 float KVAt(const KVSegment& seg, const void* base, int64_t i, const float* scale = nullptr, int hd = 1) {
-  if (seg.dtype == KvDType::kI8) return scale[i / hd] * static_cast<const int8_t*>(base)[i];
+  if (seg.dtype == KvDType::kI8) {
+    const int value = base == seg.k ? static_cast<const uint8_t*>(base)[i] - 128 : static_cast<const int8_t*>(base)[i];
+    return scale[i / hd] * static_cast<float>(value);
+  }
   if (seg.dtype == KvDType::kBF16) return BF16ToF32(static_cast<const uint16_t*>(base)[i]);
   if (seg.dtype == KvDType::kF16) return F16ToF32(static_cast<const uint16_t*>(base)[i]);
   return static_cast<const float*>(base)[i];
@@ -130,6 +135,12 @@ std::vector<float> NaiveAttend(const AttnShape& shape, const AttnMask& mask, con
   for (int64_t t = 0; t < T; ++t) {
     for (int h = 0; h < shape.heads; ++h) {
       const float* qv = &q[(t * shape.heads + h) * hd];
+      std::vector<float> scaled(hd);
+      for (int j = 0; j < hd; ++j) scaled[j] = qv[j] * shape.scale;
+      std::vector<int8_t> q8(hd);
+      float q8_scale;
+      int32_t q8_sum;
+      QuantizeQueryRows(scaled.data(), hd, 1, hd, q8.data(), hd, &q8_scale, &q8_sum);
       std::vector<std::pair<double, std::vector<float>>> sv;
       for (const auto& seg : segs) {
         for (int64_t i = 0; i < seg.n; ++i) {
@@ -142,7 +153,12 @@ std::vector<float> NaiveAttend(const AttnShape& shape, const AttnMask& mask, con
           }
           const int64_t off = i * kvs + (h / group) * hd;
           double d = 0;
-          for (int j = 0; j < hd; ++j) d += static_cast<double>(qv[j]) * KVAt(seg, seg.k, off + j, seg.k_scale, hd);
+          if (seg.dtype == KvDType::kI8) {  // Attend rounds the scaled query row to int8
+            for (int j = 0; j < hd; ++j) d += static_cast<double>(q8[j]) * q8_scale * KVAt(seg, seg.k, off + j, seg.k_scale, hd);
+            d /= shape.scale;  // applied below again
+          } else {
+            for (int j = 0; j < hd; ++j) d += static_cast<double>(qv[j]) * KVAt(seg, seg.k, off + j, seg.k_scale, hd);
+          }
           std::vector<float> v(hd);
           for (int j = 0; j < hd; ++j) v[j] = KVAt(seg, seg.v, off + j, seg.v_scale, hd);
           sv.push_back({d * shape.scale, std::move(v)});
@@ -215,17 +231,19 @@ TEST(AttentionTest, BlockedMatchesNaiveForEveryMask) {
           pkb[i] = F32ToBF16(pk[i]), pvb[i] = F32ToBF16(pv[i]);
           pkh[i] = F32ToF16(pk[i]), pvh[i] = F32ToF16(pv[i]);
         }
-        std::vector<int8_t> pk8(pk.size()), pv8(pv.size());
+        std::vector<uint8_t> pk8(pk.size());
+        std::vector<int8_t> pv8(pv.size());
         std::vector<float> pks(P * 2), pvs(P * 2);
-        auto quantize = [](const float* x, int8_t* q, float* scale) {
+        auto quantize = [](const float* x, int bias, uint8_t* q, float* scale) {
           float amax = 0;
           for (int j = 0; j < 16; ++j) amax = std::max(amax, std::fabs(x[j]));
           *scale = amax / 127;  // NaN for an empty row
-          for (int j = 0; j < 16; ++j) q[j] = std::isnan(x[j]) ? 0 : static_cast<int8_t>(std::nearbyint(x[j] / *scale));
+          for (int j = 0; j < 16; ++j)
+            q[j] = static_cast<uint8_t>((std::isnan(x[j]) ? 0 : static_cast<int>(std::nearbyint(x[j] / *scale))) + bias);
         };
         for (int64_t r = 0; r < P * 2; ++r) {
-          quantize(&pk[r * 16], &pk8[r * 16], &pks[r]);
-          quantize(&pv[r * 16], &pv8[r * 16], &pvs[r]);
+          quantize(&pk[r * 16], 128, &pk8[r * 16], &pks[r]);
+          quantize(&pv[r * 16], 0, reinterpret_cast<uint8_t*>(&pv8[r * 16]), &pvs[r]);
         }
         for (int variant = 0; variant < 8; ++variant) {
           const size_t nseg = variant % 2 ? 3 : 2;
