@@ -4,10 +4,29 @@
 
 #include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <vector>
 
 namespace gemma::testing {
 
 namespace fs = std::filesystem;
+
+namespace {
+// The model folders this process made, removed when it exits (a test run
+// must not leave copies of the checkpoints behind in /tmp).
+struct MadeDirs {
+  std::mutex mu;
+  std::vector<fs::path> dirs;
+  ~MadeDirs() {
+    std::error_code ec;
+    for (const auto& d : dirs) fs::remove_all(d, ec);
+  }
+};
+MadeDirs& Made() {
+  static MadeDirs made;
+  return made;
+}
+}  // namespace
 
 std::string MakeModelDir(const std::string& golden) {
   static std::atomic<int> counter{0};
@@ -15,6 +34,10 @@ std::string MakeModelDir(const std::string& golden) {
                                                     std::to_string(counter++) + "_" + golden);
   fs::remove_all(dir);
   fs::create_directories(dir);
+  {
+    std::lock_guard<std::mutex> lock(Made().mu);
+    Made().dirs.push_back(dir);
+  }
   const fs::path src = fs::path("tests/data/golden") / golden;
   for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(src / f, dir / f);
   fs::copy_file("tests/server/tiny-tokenizer.json", dir / "tokenizer.json");
