@@ -168,6 +168,8 @@ void AttnScoresI8Simd(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int6
   auto from = [&](int64_t r) { return QueryRowsI8{q.q + r * q.ld, q.ld, q.d + r, q.sum + r}; };
   int64_t r = 0;
   for (; r + TR <= rows; r += TR) ScoreRowsI8<V, TR>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
+  if constexpr (TR > 2)  // 2 query heads per KV head (gemma-3-4b and larger)
+    for (; r + 2 <= rows; r += 2) ScoreRowsI8<V, 2>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
   for (; r < rows; ++r) ScoreRowsI8<V, 1>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
 }
 
