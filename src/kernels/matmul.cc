@@ -130,22 +130,29 @@ constexpr int64_t kPanelKBf16 = 256;
 // shapes: 3-5% faster, 12 blocks no better).
 constexpr int64_t kPanelBlocks = 16;
 
-// The prefill loop of every panel kernel: tasks of whole panels over the
-// pool; per panel of kPanelRows rows, fn(r0, n, k0, kc, scratch) for each
-// range of `kstep` columns (the kernel packs it once and runs every token
-// over it). scratch: `scratch_floats` floats per thread, 64-byte aligned.
+// The prefill loop of every panel kernel: one pool task per panel of
+// kPanelRows rows; fn(r0, n, k0, kc, scratch) for each range of `kstep`
+// columns (the kernel packs it once and runs every token over it).
+// scratch: `scratch_floats` floats per thread, 64-byte aligned. A panel is
+// ~0.1-1 ms of work at 512 tokens, so tasks that small cost nothing to hand
+// out, and they balance where ParallelFor's chunks did not (10 panels in 5
+// chunks of 2 left one of 2 threads 6 panels, 4 the other: gemma-3-270m's
+// o and down products) or where a thread is descheduled on a shared machine.
 template <class Fn>
 void ForEachPanel(ThreadPool* pool, bool parallel, int64_t N, int64_t K, int64_t kstep, size_t scratch_floats,
                   Fn&& fn) {
   const int64_t panels = (N + kern::kPanelRows - 1) / kern::kPanelRows;
-  ForRows(pool, parallel, panels, 1, [&](int64_t p0, int64_t p1, int) {
+  auto run_panel = [&](int64_t p, int) {
     float* scratch = ThreadScratch(scratch_floats);
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t r0 = p * kern::kPanelRows;
-      const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - r0));
-      for (int64_t k0 = 0; k0 < K; k0 += kstep) fn(r0, n, k0, std::min(kstep, K - k0), scratch);
-    }
-  });
+    const int64_t r0 = p * kern::kPanelRows;
+    const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - r0));
+    for (int64_t k0 = 0; k0 < K; k0 += kstep) fn(r0, n, k0, std::min(kstep, K - k0), scratch);
+  };
+  if (parallel) {
+    pool->Run(panels, run_panel);
+  } else {
+    for (int64_t p = 0; p < panels; ++p) run_panel(p, 0);
+  }
 }
 
 void MatMulPanels(const kern::PanelGemmKernels& g, const float* x, int64_t T, const Mat& w, float* y,
