@@ -104,11 +104,13 @@ __attribute__((always_inline)) inline void StoreTileUnrolled(const __m512 (&acc)
 // kPanelRows), columns k0 .. k0+kc (both even) read as pairs along k, one
 // 32-bit lane each, 16 rows x 16 pairs per transpose; store(p, half, v)
 // gets pair column p (from k0) of rows half*16 .. half*16+15 (rows >= n
-// zero). The next k range of the same rows is prefetched.
+// zero). The next k range of the same rows is prefetched unless the
+// caller's gemm prefetches (PackAhead).
 template <class Store>
-inline void ForEachBf16PairColumn(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, Store&& store) {
+inline void ForEachBf16PairColumn(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, Store&& store,
+                                  bool prefetch_next = true) {
   const uint8_t* rows = w.data + static_cast<size_t>(r0) * w.row_bytes;
-  PrefetchNextRange(rows, w.row_bytes, n, (k0 + kc) * 2, kc * 2);
+  if (prefetch_next) PrefetchNextRange(rows, w.row_bytes, n, (k0 + kc) * 2, kc * 2);
   const int64_t ldw = static_cast<int64_t>(w.row_bytes / 4);  // in pairs
   const auto* base = reinterpret_cast<const uint32_t*>(rows) + k0 / 2;
   const int64_t kp = kc / 2;
@@ -214,8 +216,13 @@ struct OuterTileAt {
 
 template <class Ops>
 void OuterGemm(const typename Ops::X* x, int64_t ldx, int64_t T, const typename Ops::P* panel, int n, int64_t steps,
-               float* y, int64_t ldy, bool accumulate) {
+               float* y, int64_t ldy, bool accumulate, const PackAhead& ahead = {}) {
+  // The next pack's lines, an even share before each token tile.
+  const int64_t tiles = (T + kPanelTokens - 1) / kPanelTokens;
+  const int64_t lines = (ahead.bytes + 63) / 64 * ahead.rows;
+  const int64_t per_tile = (lines + tiles - 1) / tiles;
   ForTokenBlocks<kPanelTokens, OuterTileAt<Ops>::template At>(T, [&](auto tile, int64_t t0) {
+    if (per_tile > 0) PrefetchAheadLines(ahead, t0 / kPanelTokens * per_tile, (t0 / kPanelTokens + 1) * per_tile);
     // The last tile's "next" is the first: lines already used, harmless.
     const int64_t t1 = t0 + kPanelTokens < T ? t0 + kPanelTokens : 0;
     tile(x + t0 * ldx, ldx, panel, steps, y + t0 * ldy, ldy, n, accumulate, NextTile<typename Ops::X>{x + t1 * ldx, y + t1 * ldy});

@@ -103,15 +103,45 @@ struct OpsKernels {
 inline constexpr int kPanelRows = 64;
 inline constexpr int kPanelTokens = 6;
 
+// The weight bytes a thread's next pack reads: `rows` rows from `data`,
+// `stride` apart, `bytes` each (rows 0: none). The panel gemm prefetches
+// them a few lines per token tile, spread over its run: the rows are too
+// many streams for the hardware prefetcher, and a burst of hundreds of
+// prefetches at once stalls on the miss buffers.
+struct PackAhead {
+  const uint8_t* data = nullptr;
+  size_t stride = 0;
+  int rows = 0;
+  int bytes = 0;
+};
+
+namespace {  // internal linkage: each ISA file compiles its own copy
+// Lines [from, to) of `ahead`, numbered row by row, into L2 (lines past
+// the last are skipped). Prefetches never fault. The prefetch is an asm
+// statement: GCC 12 deleted this loop, whose only effect is a prefetch,
+// when written with __builtin_prefetch.
+inline void PrefetchAheadLines(const PackAhead& ahead, int64_t from, int64_t to) {
+  const int64_t per_row = (ahead.bytes + 63) / 64;
+  if (per_row == 0) return;
+  const int64_t end = to < per_row * ahead.rows ? to : per_row * ahead.rows;
+  int64_t row = from / per_row, line = from % per_row;
+  for (int64_t i = from; i < end; ++i) {
+    const uint8_t* p = ahead.data + row * ahead.stride + line * 64;
+    asm volatile("prefetcht1 %0" : : "m"(*p));
+    if (++line == per_row) line = 0, ++row;
+  }
+}
+}  // namespace
+
 struct PanelGemmKernels {
   // W rows [r0, r0+n) (n <= kPanelRows), columns [k0, k0+kc) of an
   // f32/bf16/f16 weight as f32: panel[k*kPanelRows + r] (64-byte aligned;
   // rows >= n are zero).
   void (*pack)(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel);
   // y[t*ldy + r] (+)= sum_{k<kc} x[t*ldx + k] * panel[k*kPanelRows + r] for
-  // t < T, r < n (+= when accumulate).
+  // t < T, r < n (+= when accumulate), prefetching `ahead` on the way.
   void (*gemm)(const float* x, int64_t ldx, int64_t T, const float* panel, int n, int64_t kc,
-               float* y, int64_t ldy, bool accumulate);
+               float* y, int64_t ldy, bool accumulate, const PackAhead& ahead);
 };
 
 // The same with bf16 activations and bf16 weights (--compute bf16), where

@@ -159,10 +159,24 @@ void MatMulPanels(const kern::PanelGemmKernels& g, const float* x, int64_t T, co
                   ThreadPool* pool) {
   const kern::WeightView view = ViewOf(w);
   const int64_t K = w.cols, N = w.rows;
-  ForEachPanel(pool, UsePool(pool, w, T), N, K, kPanelK, kern::kPanelRows * kPanelK,
+  const bool parallel = UsePool(pool, w, T);
+  const size_t elem_bytes = w.row_bytes() / static_cast<size_t>(K);
+  // After a panel's last k range a thread most often takes the panel one
+  // round of the pool later (tasks are claimed in order).
+  const int64_t next_panel_rows = kern::kPanelRows * (parallel ? pool->num_threads() : 1);
+  ForEachPanel(pool, parallel, N, K, kPanelK, kern::kPanelRows * kPanelK,
                [&](int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {
+                 kern::PackAhead ahead;
+                 int64_t next_r0 = r0, next_k0 = k0 + kc;
+                 if (next_k0 >= K) next_r0 += next_panel_rows, next_k0 = 0;
+                 if (next_r0 < N) {
+                   ahead.data = view.data + static_cast<size_t>(next_r0) * view.row_bytes + next_k0 * elem_bytes;
+                   ahead.stride = view.row_bytes;
+                   ahead.rows = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - next_r0));
+                   ahead.bytes = static_cast<int>(std::min(kPanelK, K - next_k0) * static_cast<int64_t>(elem_bytes));
+                 }
                  g.pack(view, r0, n, k0, kc, panel);
-                 g.gemm(x + k0, K, T, panel, n, kc, y + r0, N, k0 > 0);
+                 g.gemm(x + k0, K, T, panel, n, kc, y + r0, N, k0 > 0, ahead);
                });
 }
 
