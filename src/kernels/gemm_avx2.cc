@@ -125,11 +125,10 @@ void Gemm(const float* x, int64_t ldx, int64_t T, const float* panel, int n, int
   static constexpr StripFn kByTokens[kTokens + 1] = {nullptr,   Strip<1>, Strip<2>, Strip<3>,
                                                      Strip<4>, Strip<5>, Strip<6>};
   // The next pack's lines, an even share before each token block.
-  const int64_t blocks = (T + kTokens - 1) / kTokens;
-  const int64_t per_block = ((ahead.bytes + 63) / 64 * ahead.rows + blocks - 1) / blocks;
+  AheadPrefetcher prefetch(ahead, (T + kTokens - 1) / kTokens);
   for (int64_t t0 = 0; t0 < T; t0 += kTokens) {
     const int64_t tt = T - t0 < kTokens ? T - t0 : kTokens;
-    if (per_block > 0) PrefetchAheadLines(ahead, t0 / kTokens * per_block, (t0 / kTokens + 1) * per_block);
+    prefetch.Step();
     for (int s = 0; s * kStripRows < n; ++s) {
       const int rows = n - s * kStripRows < kStripRows ? n - s * kStripRows : kStripRows;
       kByTokens[tt](x + t0 * ldx, ldx, panel + s * kStripRows, kc, y + t0 * ldy + s * kStripRows, ldy, rows,

@@ -150,6 +150,7 @@ template <class X>
 struct NextTile {
   const X* x;
   const float* y;
+  int y_per_block;  // its output lines to prefetch per 16 steps
 };
 
 // One k step of the outer product: 16-row weight vectors of panel row k
@@ -191,7 +192,7 @@ void OuterTile(const typename Ops::X* x, int64_t ldx, const typename Ops::P* pan
     for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = _mm512_setzero_ps();
   constexpr int kYLines = TT * kPanelVecs;  // 64-byte lines of the output tile
   const int64_t blocks = steps / 16;
-  const int64_t y_per_block = blocks > 0 ? (kYLines + blocks - 1) / blocks : 0;
+  const int64_t y_per_block = next.y_per_block;
   int64_t k = 0;
   for (int64_t b = 0; b < blocks; ++b, k += 16) {
 #pragma GCC unroll 16
@@ -218,14 +219,16 @@ template <class Ops>
 void OuterGemm(const typename Ops::X* x, int64_t ldx, int64_t T, const typename Ops::P* panel, int n, int64_t steps,
                float* y, int64_t ldy, bool accumulate, const PackAhead& ahead = {}) {
   // The next pack's lines, an even share before each token tile.
-  const int64_t tiles = (T + kPanelTokens - 1) / kPanelTokens;
-  const int64_t lines = (ahead.bytes + 63) / 64 * ahead.rows;
-  const int64_t per_tile = (lines + tiles - 1) / tiles;
+  AheadPrefetcher prefetch(ahead, (T + kPanelTokens - 1) / kPanelTokens);
+  // The output lines of a full tile, a share per 16 steps (see OuterTile).
+  const int64_t blocks = steps / 16;
+  const int y_per_block = blocks > 0 ? static_cast<int>((kPanelTokens * kPanelVecs + blocks - 1) / blocks) : 0;
   ForTokenBlocks<kPanelTokens, OuterTileAt<Ops>::template At>(T, [&](auto tile, int64_t t0) {
-    if (per_tile > 0) PrefetchAheadLines(ahead, t0 / kPanelTokens * per_tile, (t0 / kPanelTokens + 1) * per_tile);
+    prefetch.Step();
     // The last tile's "next" is the first: lines already used, harmless.
     const int64_t t1 = t0 + kPanelTokens < T ? t0 + kPanelTokens : 0;
-    tile(x + t0 * ldx, ldx, panel, steps, y + t0 * ldy, ldy, n, accumulate, NextTile<typename Ops::X>{x + t1 * ldx, y + t1 * ldy});
+    tile(x + t0 * ldx, ldx, panel, steps, y + t0 * ldy, ldy, n, accumulate,
+         NextTile<typename Ops::X>{x + t1 * ldx, y + t1 * ldy, y_per_block});
   });
 }
 
