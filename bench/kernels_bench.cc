@@ -207,9 +207,10 @@ void LayerShapeArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"rows", "cols", "T", "threads"})->Unit(benchmark::kMillisecond);
 }
 BENCHMARK(BM_Prefill<DType::kQ8_0>)->Name("BM_Layer1b<Q8_0>")->Apply(LayerShapeArgs);
+BENCHMARK(BM_Prefill<DType::kQ4_0>)->Name("BM_Layer1b<Q4_0>")->Apply(LayerShapeArgs);
 
-// The bf16 (f32 compute) prefill products of a layer of gemma-3-270m
-// (model 0) and gemma-3-1b (model 1) at a 512-token chunk, 2 threads as
+// The bf16 (f32 compute) prefill products of a layer of gemma-3-270m (H =
+// 640) and gemma-3-1b (H = 1152) at a 512-token chunk, 2 threads as
 // `gemma bench --threads 2` runs them (and 1 thread, whose CPU time is the
 // steadier figure on a shared machine): q, k (= v), o, gate (= up), down.
 void Bf16LayerArgs(benchmark::internal::Benchmark* b) {
@@ -222,7 +223,6 @@ void Bf16LayerArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"rows", "cols", "T", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 BENCHMARK(BM_Prefill<DType::kBF16>)->Name("BM_LayerF32Compute<BF16>")->Apply(Bf16LayerArgs);
-BENCHMARK(BM_Prefill<DType::kQ4_0>)->Name("BM_Layer1b<Q4_0>")->Apply(LayerShapeArgs);
 
 // One decode step's matrix products for a whole model: every layer's q, k,
 // v, o, gate, up and down (each layer's copy at its own address, so they
