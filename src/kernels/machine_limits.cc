@@ -54,21 +54,26 @@ uint64_t SumBytesParallel(const void* data, size_t bytes, ThreadPool& pool) {
   return s;
 }
 
-double MeasureReadBandwidthGBs(ThreadPool& pool) {
-  // 128 MiB: four times a 32 MiB L3. Huge pages avoid TLB misses (4 KiB
-  // pages cost half the bandwidth on a VM) and make faulting it in quick;
-  // WeightBuffer writes it, so every page is really backed.
-  constexpr size_t kBytes = size_t{128} << 20;
-  WeightBuffer buffer(kBytes);
+// 128 MiB: four times a 32 MiB L3. Huge pages avoid TLB misses (4 KiB pages
+// cost half the bandwidth on a VM) and make faulting it in quick;
+// WeightBuffer writes it, so every page is really backed.
+constexpr size_t kBandwidthBytes = size_t{128} << 20;
+
+ReadBandwidthSampler::ReadBandwidthSampler(ThreadPool& pool) : pool_(pool), buffer_(kBandwidthBytes) {}
+
+double ReadBandwidthSampler::Sample(int passes) {
   double best = 1e30;
   volatile uint64_t sink = 0;
-  for (int pass = 0; pass < 5; ++pass) {  // best of 5: the machine may be shared
+  for (int pass = 0; pass < std::max(1, passes); ++pass) {
     const auto t0 = std::chrono::steady_clock::now();
-    sink = sink + SumBytesParallel(buffer.data(), kBytes, pool);
+    sink = sink + SumBytesParallel(buffer_.data(), kBandwidthBytes, pool_);
     best = std::min(best, Seconds(t0, std::chrono::steady_clock::now()));
   }
-  return static_cast<double>(kBytes) / best / 1e9;
+  return static_cast<double>(kBandwidthBytes) / best / 1e9;
 }
+
+// Best of 5: the machine may be shared.
+double MeasureReadBandwidthGBs(ThreadPool& pool) { return ReadBandwidthSampler(pool).Sample(5); }
 
 namespace {
 
