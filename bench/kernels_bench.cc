@@ -77,7 +77,7 @@ const Mat& Weights(DType dtype, int64_t rows, int64_t cols) {
 class RooflineMeter {
  public:
   RooflineMeter(benchmark::State& state, ThreadPool& pool) : state_(state), sampler_(pool) {
-    last_gbs_ = sampler_.Sample(1);
+    last_gbs_ = sampler_.Pass();
   }
   // Runs one timed iteration of `body`, which reads `bytes`.
   template <class Body>
@@ -97,7 +97,7 @@ class RooflineMeter {
  private:
   void Flush(bool in_loop) {
     if (in_loop) state_.PauseTiming();
-    const double gbs = sampler_.Sample(1);
+    const double gbs = sampler_.Pass();
     if (in_loop) state_.ResumeTiming();
     roofline_s_ += pending_bytes_ / (0.5 * (last_gbs_ + gbs) * 1e9);
     timed_s_ += pending_s_;

@@ -4,7 +4,7 @@
 //
 // Decode against the memory roofline: the timed decode runs in segments with
 // the read bandwidth sampled before, between and after them (same threads,
-// a huge-page buffer like the weights'). Each segment is held to the mean of
+// a huge-page buffer like the weights', 128 MiB: 4x the L3). Each segment is held to the mean of
 // the two samples around it; the roofline fraction is the time the segments
 // would take at those bandwidths over the time they took, so a neighbour
 // that halves the bandwidth for a while halves the yardstick for that while
@@ -83,15 +83,17 @@ struct DecodeTiming {
 };
 
 // Runs `tokens` decode steps in up to kSegments segments with the read
-// bandwidth sampled around each (see the top of this file). Sampling costs
-// ~10 ms a time, outside the timed steps.
+// bandwidth sampled around each (see the top of this file). A sample is the
+// mean of two passes, not the best: a neighbour that takes a core slows the
+// passes as it slows decode, and the yardstick should see that too. ~16
+// samples of ~10 ms, outside the timed steps.
 DecodeTiming TimeDecode(int tokens, double bytes_per_token, ReadBandwidthSampler& bandwidth,
                         FunctionRef<void()> step, bool profile) {
-  constexpr int kSegments = 8;
-  constexpr int kPassesPerSample = 3;
+  constexpr int kSegments = 16;
+  const auto sample = [&] { return 2.0 / (1.0 / bandwidth.Pass() + 1.0 / bandwidth.Pass()); };
   const int segments = std::min(tokens, kSegments);
   DecodeTiming t;
-  t.samples.push_back(bandwidth.Sample(kPassesPerSample));
+  t.samples.push_back(sample());
   prof::Enable(profile);
   prof::Reset();
   int done = 0;
@@ -101,7 +103,7 @@ DecodeTiming TimeDecode(int tokens, double bytes_per_token, ReadBandwidthSampler
     for (int i = 0; i < n; ++i) step();
     const double seconds = Seconds(t0, std::chrono::steady_clock::now());
     prof::Enable(false);
-    t.samples.push_back(bandwidth.Sample(kPassesPerSample));
+    t.samples.push_back(sample());
     prof::Enable(profile);
     const double gbs = 0.5 * (t.samples[s] + t.samples[s + 1]);
     const double roofline_seconds = n * bytes_per_token / (gbs * 1e9);

@@ -61,19 +61,21 @@ constexpr size_t kBandwidthBytes = size_t{128} << 20;
 
 ReadBandwidthSampler::ReadBandwidthSampler(ThreadPool& pool) : pool_(pool), buffer_(kBandwidthBytes) {}
 
-double ReadBandwidthSampler::Sample(int passes) {
-  double best = 1e30;
-  volatile uint64_t sink = 0;
-  for (int pass = 0; pass < std::max(1, passes); ++pass) {
-    const auto t0 = std::chrono::steady_clock::now();
-    sink = sink + SumBytesParallel(buffer_.data(), kBandwidthBytes, pool_);
-    best = std::min(best, Seconds(t0, std::chrono::steady_clock::now()));
-  }
-  return static_cast<double>(kBandwidthBytes) / best / 1e9;
+double ReadBandwidthSampler::Pass() {
+  const auto t0 = std::chrono::steady_clock::now();
+  const uint64_t sum = SumBytesParallel(buffer_.data(), kBandwidthBytes, pool_);
+  const double seconds = Seconds(t0, std::chrono::steady_clock::now());
+  volatile uint64_t sink = sum;  // keeps the sum (and so the reads)
+  (void)sink;
+  return static_cast<double>(kBandwidthBytes) / seconds / 1e9;
 }
 
-// Best of 5: the machine may be shared.
-double MeasureReadBandwidthGBs(ThreadPool& pool) { return ReadBandwidthSampler(pool).Sample(5); }
+double MeasureReadBandwidthGBs(ThreadPool& pool) {
+  ReadBandwidthSampler sampler(pool);
+  double best = 0;
+  for (int pass = 0; pass < 5; ++pass) best = std::max(best, sampler.Pass());  // the machine may be shared
+  return best;
+}
 
 namespace {
 

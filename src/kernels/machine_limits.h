@@ -23,10 +23,9 @@ double MeasureReadBandwidthGBs(ThreadPool& pool);
 class ReadBandwidthSampler {
  public:
   explicit ReadBandwidthSampler(ThreadPool& pool);
-  // GB/s of the fastest of `passes` passes over the buffer (~3 ms each at
-  // 50 GB/s): the bandwidth this moment allows, at most a pass's worth of
-  // interference filtered out.
-  double Sample(int passes);
+  // GB/s of one pass over the buffer (~3 ms at 50 GB/s), whatever share of
+  // the cores and the memory the neighbours left this moment.
+  double Pass();
 
  private:
   ThreadPool& pool_;
