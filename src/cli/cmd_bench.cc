@@ -11,6 +11,7 @@
 // too.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -80,7 +81,17 @@ struct DecodeTiming {
   double roofline_seconds = 0;  // the same bytes read at the sampled bandwidth
   std::vector<double> samples;  // GB/s, before, between and after the segments
   std::vector<double> segment_fractions;  // each segment's own roofline fraction
+  double cpu_seconds = 0;       // CPU time of the process during the steps
 };
+
+// CPU time of the whole process (every thread). Against wall time x threads
+// it says how much of its cores decode really had: the pool's threads poll
+// between jobs, so it is ~1 unless neighbours took the cores.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 // Runs `tokens` decode steps in up to kSegments segments with the read
 // bandwidth sampled around each (see the top of this file). A sample is the
@@ -99,9 +110,11 @@ DecodeTiming TimeDecode(int tokens, double bytes_per_token, ReadBandwidthSampler
   int done = 0;
   for (int s = 0; s < segments; ++s) {
     const int n = tokens * (s + 1) / segments - done;
+    const double cpu0 = ProcessCpuSeconds();
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < n; ++i) step();
     const double seconds = Seconds(t0, std::chrono::steady_clock::now());
+    t.cpu_seconds += ProcessCpuSeconds() - cpu0;
     prof::Enable(false);
     t.samples.push_back(sample());
     prof::Enable(profile);
@@ -229,6 +242,7 @@ void AddBenchCommand(CLI::App& app) {
     // roofline time, so decode_tps x bytes / bw is the fraction.
     const double bw = *gen_tokens * decode_bytes / timing.roofline_seconds / 1e9;
     const auto [bw_min, bw_max] = std::minmax_element(timing.samples.begin(), timing.samples.end());
+    const double cpu_share = timing.cpu_seconds / (timing.seconds * pool.num_threads());
     const auto [seg_min, seg_max] =
         std::minmax_element(timing.segment_fractions.begin(), timing.segment_fractions.end());
 
@@ -270,6 +284,7 @@ void AddBenchCommand(CLI::App& app) {
           {"decode_bytes_per_token", decode_bytes},
           {"decode_roofline_fraction", roofline},
           {"decode_roofline_fraction_segments", timing.segment_fractions},
+          {"decode_cpu_share", cpu_share},
           {"prefill_flops_per_token", prefill_flops},
           {"prefill_peak_fraction", prefill_frac},
           {"prefill_fma_peak_fraction", prefill_fma_frac},
@@ -302,9 +317,9 @@ void AddBenchCommand(CLI::App& app) {
       if (matrix_peak_kind != "f32 FMA") std::printf(", %.1f%% of the %s peak", 100 * prefill_frac, matrix_peak_kind.c_str());
       std::printf(")\n");
       std::printf("decode: %d tokens from position %lld, %.2f tok/s, %.1f MB/token (%.1f%% of the read bandwidth measured between its segments; "
-                  "segments %.0f-%.0f%%)\n",
+                  "segments %.0f-%.0f%%; its threads had their cores %.0f%% of the time)\n",
                   *gen_tokens, static_cast<long long>(session.pos()) - *gen_tokens, decode_tps, decode_bytes / 1e6,
-                  100 * roofline, 100 * *seg_min, 100 * *seg_max);
+                  100 * roofline, 100 * *seg_min, 100 * *seg_max, 100 * cpu_share);
       std::printf("kv cache: %s, %.1f MiB reserved for context %lld\n", KvDTypeName(so.kv_dtype),
                   session.kv_bytes() / 1048576.0, static_cast<long long>(ctx));
       if (image_s >= 0)
