@@ -19,11 +19,16 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 }
 
 // Integer adds, four independent 128-bit accumulators: far more adds per
-// cycle than DRAM can feed, and no float reassociation needed.
+// cycle than DRAM can feed, and no float reassociation needed. Each line is
+// prefetched 8 KiB ahead, as the decode kernels do theirs (without, two
+// threads read ~15% less in interleaved runs on the busy VM, so the
+// yardstick would flatter decode).
 uint64_t SumWords(const uint64_t* p, size_t n) {
+  constexpr size_t kAheadWords = 8192 / sizeof(uint64_t);
   __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
+    _mm_prefetch(reinterpret_cast<const char*>(p + i + kAheadWords), _MM_HINT_T0);  // never faults
     a0 = _mm_add_epi64(a0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
     a1 = _mm_add_epi64(a1, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 2)));
     a2 = _mm_add_epi64(a2, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 4)));
