@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -68,6 +69,49 @@ const Mat& Weights(DType dtype, int64_t rows, int64_t cols) {
   return entry.second;
 }
 
+// Decode-shaped runs against the read bandwidth of their own moments: the
+// bandwidth is sampled (untimed, same pool) every ~20 ms of timed work, and
+// the work since the last sample is held to the mean of the two samples
+// around it. "roofline" = time at those bandwidths / time taken; on a
+// shared machine it moves far less than GB/s does.
+class RooflineMeter {
+ public:
+  RooflineMeter(benchmark::State& state, ThreadPool& pool) : state_(state), sampler_(pool) {
+    last_gbs_ = sampler_.Pass();
+  }
+  // Runs one timed iteration of `body`, which reads `bytes`.
+  template <class Body>
+  void Iteration(double bytes, Body&& body) {
+    const auto t0 = std::chrono::steady_clock::now();
+    body();
+    pending_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    pending_bytes_ += bytes;
+    if (pending_s_ > 0.02) Flush(true);
+  }
+  ~RooflineMeter() {
+    if (pending_bytes_ > 0) Flush(false);  // the timed loop is over
+    if (timed_s_ > 0) state_.counters["roofline"] = roofline_s_ / timed_s_;
+    state_.counters["read_GB/s"] = samples_ > 0 ? gbs_sum_ / samples_ : last_gbs_;
+  }
+
+ private:
+  void Flush(bool in_loop) {
+    if (in_loop) state_.PauseTiming();
+    const double gbs = sampler_.Pass();
+    if (in_loop) state_.ResumeTiming();
+    roofline_s_ += pending_bytes_ / (0.5 * (last_gbs_ + gbs) * 1e9);
+    timed_s_ += pending_s_;
+    gbs_sum_ += gbs;
+    ++samples_;
+    last_gbs_ = gbs;
+    pending_s_ = pending_bytes_ = 0;
+  }
+  benchmark::State& state_;
+  ReadBandwidthSampler sampler_;
+  double last_gbs_ = 0, pending_s_ = 0, pending_bytes_ = 0, roofline_s_ = 0, timed_s_ = 0, gbs_sum_ = 0;
+  int samples_ = 0;
+};
+
 // args: rows, cols, threads.
 template <DType kDType>
 void BM_MatVec(benchmark::State& state) {
@@ -76,11 +120,14 @@ void BM_MatVec(benchmark::State& state) {
   const Mat& w = Weights(kDType, rows, cols);
   const auto x = RandomFloats(static_cast<size_t>(cols), 7);
   std::vector<float> y(static_cast<size_t>(rows));
-  for (auto _ : state) {
-    MatMul(x.data(), 1, w, y.data(), &pool);
-    benchmark::DoNotOptimize(y.data());
-  }
   const double bytes = static_cast<double>(w.row_bytes()) * static_cast<double>(rows);
+  {
+    RooflineMeter meter(state, pool);
+    for (auto _ : state) {
+      meter.Iteration(bytes, [&] { MatMul(x.data(), 1, w, y.data(), &pool); });
+      benchmark::DoNotOptimize(y.data());
+    }
+  }
   state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(ActiveIsaName());
 }
@@ -260,9 +307,14 @@ void BM_DecodeStep(benchmark::State& state) {
   std::vector<float> y(262144);
   double bytes = 0;
   for (const Mat& m : mats) bytes += static_cast<double>(m.row_bytes()) * static_cast<double>(m.rows);
-  for (auto _ : state) {
-    for (const Mat& m : mats) MatMul(x.data(), 1, m, y.data(), &pool);
-    benchmark::DoNotOptimize(y.data());
+  {
+    RooflineMeter meter(state, pool);
+    for (auto _ : state) {
+      meter.Iteration(bytes, [&] {
+        for (const Mat& m : mats) MatMul(x.data(), 1, m, y.data(), &pool);
+      });
+      benchmark::DoNotOptimize(y.data());
+    }
   }
   state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(ActiveIsaName());

@@ -1,18 +1,29 @@
 // gemma bench: prefill and decode speed, reported next to this machine's
 // measured limits (read bandwidth for decode, matrix FLOP/s for prefill) so
 // that figures survive noisy machines.
+//
+// Decode against the memory roofline: the timed decode runs in segments with
+// the read bandwidth sampled before, between and after them (same threads,
+// a huge-page buffer like the weights', 128 MiB: 4x the L3). Each segment is held to the mean of
+// the two samples around it; the roofline fraction is the time the segments
+// would take at those bandwidths over the time they took, so a neighbour
+// that halves the bandwidth for a while halves the yardstick for that while
+// too.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <vector>
 
 #include "base/error.h"
 #include "base/profile.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
 #include "kernels/cpu_features.h"
+#include "kernels/function_ref.h"
 #include "kernels/machine_limits.h"
 #include "kernels/thread_pool.h"
 #include "runtime/engine.h"
@@ -28,14 +39,19 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Bytes of the matrices of a stack (read once per decoded token).
-double StackMatrixBytes(const Stack& s) {
+// Weight bytes a decode step of a stack reads: every matrix once, every
+// norm vector (float32) once. The KV cache is not counted: it grows with
+// the position and is reported apart.
+double StackDecodeBytes(const Stack& s) {
   double b = 0;
+  const auto floats = [](const std::vector<float>& v) { return static_cast<double>(v.size()) * sizeof(float); };
   for (const auto& l : s.weights().layers) {
     for (const Mat* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj})
       b += static_cast<double>(m->rows) * m->row_bytes();
+    for (const auto* v : {&l.pre_attn_norm, &l.post_attn_norm, &l.pre_ffw_norm, &l.post_ffw_norm, &l.q_norm, &l.k_norm})
+      b += floats(*v);
   }
-  return b;
+  return b + floats(s.weights().final_norm);
 }
 
 // Multiply-adds per token of a stack's matrices.
@@ -58,6 +74,58 @@ std::string DTypeSummary(const std::vector<const Mat*>& mats) {
   std::string s;
   for (const auto& n : names) s += (s.empty() ? "" : "+") + n;
   return s;
+}
+
+struct DecodeTiming {
+  double seconds = 0;           // the decode steps alone
+  double roofline_seconds = 0;  // the same bytes read at the sampled bandwidth
+  std::vector<double> samples;  // GB/s, before, between and after the segments
+  std::vector<double> segment_fractions;  // each segment's own roofline fraction
+  double cpu_seconds = 0;       // CPU time of the process during the steps
+};
+
+// CPU time of the whole process (every thread). Against wall time x threads
+// it says how much of its cores decode really had: the pool's threads poll
+// between jobs, so it is ~1 unless neighbours took the cores.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Runs `tokens` decode steps in up to kSegments segments with the read
+// bandwidth sampled around each (see the top of this file). A sample is the
+// mean of two passes, not the best: a neighbour that takes a core slows the
+// passes as it slows decode, and the yardstick should see that too. ~16
+// samples of ~10 ms, outside the timed steps.
+DecodeTiming TimeDecode(int tokens, double bytes_per_token, ReadBandwidthSampler& bandwidth,
+                        FunctionRef<void()> step, bool profile) {
+  constexpr int kSegments = 16;
+  const auto sample = [&] { return 2.0 / (1.0 / bandwidth.Pass() + 1.0 / bandwidth.Pass()); };
+  const int segments = std::min(tokens, kSegments);
+  DecodeTiming t;
+  t.samples.push_back(sample());
+  prof::Enable(profile);
+  prof::Reset();
+  int done = 0;
+  for (int s = 0; s < segments; ++s) {
+    const int n = tokens * (s + 1) / segments - done;
+    const double cpu0 = ProcessCpuSeconds();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) step();
+    const double seconds = Seconds(t0, std::chrono::steady_clock::now());
+    t.cpu_seconds += ProcessCpuSeconds() - cpu0;
+    prof::Enable(false);
+    t.samples.push_back(sample());
+    prof::Enable(profile);
+    const double gbs = 0.5 * (t.samples[s] + t.samples[s + 1]);
+    const double roofline_seconds = n * bytes_per_token / (gbs * 1e9);
+    t.seconds += seconds;
+    t.roofline_seconds += roofline_seconds;
+    t.segment_fractions.push_back(roofline_seconds / seconds);
+    done += n;
+  }
+  return t;
 }
 
 std::vector<const Mat*> StackMats(const Stack& s) {
@@ -117,7 +185,7 @@ void AddBenchCommand(CLI::App& app) {
     const int64_t ctx = (engine->is_encoder_decoder() ? 1 : *prompt_tokens) + *context_tokens + *gen_tokens + 1;
     Session session(*engine, ctx, so);
 
-    const double bw = MeasureReadBandwidthGBs(pool);
+    ReadBandwidthSampler bandwidth(pool);
     const double peak = MeasurePeakGflops(pool);
     const ComputeMode compute = EffectiveComputeMode(engine->weight_options().compute);
     // The arithmetic prefill runs on: int8 dot products for quantised
@@ -157,24 +225,28 @@ void AddBenchCommand(CLI::App& app) {
       logits = session.Append(fill.data(), n);
       done += n;
     }
-    prof::Enable(*profile);
-    prof::Reset();
-    const auto t1 = std::chrono::steady_clock::now();
-    int32_t next = ArgMax(logits, V);
-    for (int i = 0; i < *gen_tokens; ++i) {
+    const Stack& dec = engine->is_encoder_decoder() ? engine->t5gemma2()->decoder() : engine->gemma3()->stack();
+    const Mat& head = engine->embedding().table();
+    // One decode step: the stack, the tied LM head in its dtype, and the
+    // embedding row of the input token.
+    const double decode_bytes = StackDecodeBytes(dec) + static_cast<double>(head.rows + 1) * head.row_bytes();
+    const DecodeTiming timing = TimeDecode(*gen_tokens, decode_bytes, bandwidth, [&] {
+      const int32_t next = ArgMax(logits, V);
       logits = session.Append(&next, 1);
-      next = ArgMax(logits, V);
-    }
-    const auto t2 = std::chrono::steady_clock::now();
+    }, *profile);
     if (*profile) std::fprintf(stderr, "%s", prof::Report("decode, " + std::to_string(*gen_tokens) + " tokens").c_str());
     prof::Enable(false);
     const double prefill_tps = *prompt_tokens / Seconds(t0, t_prefill);
-    const double decode_tps = *gen_tokens / Seconds(t1, t2);
+    const double decode_tps = *gen_tokens / timing.seconds;
+    // The bandwidth the fraction is taken against: total bytes over the
+    // roofline time, so decode_tps x bytes / bw is the fraction.
+    const double bw = *gen_tokens * decode_bytes / timing.roofline_seconds / 1e9;
+    const auto [bw_min, bw_max] = std::minmax_element(timing.samples.begin(), timing.samples.end());
+    const double cpu_share = timing.cpu_seconds / (timing.seconds * pool.num_threads());
+    const auto [seg_min, seg_max] =
+        std::minmax_element(timing.segment_fractions.begin(), timing.segment_fractions.end());
 
-    const Stack& dec = engine->is_encoder_decoder() ? engine->t5gemma2()->decoder() : engine->gemma3()->stack();
     const Stack& pre = pre_stack;
-    const Mat& head = engine->embedding().table();
-    const double decode_bytes = StackMatrixBytes(dec) + static_cast<double>(head.rows) * head.row_bytes();
     double prefill_flops = 2.0 * StackMatrixMacs(pre);
     if (!engine->is_encoder_decoder()) prefill_flops += 2.0 * head.rows * head.cols / *prompt_tokens;  // last row
     // Vision: decode + preprocess + SigLIP tower + projector for one image.
@@ -186,7 +258,7 @@ void AddBenchCommand(CLI::App& app) {
       const std::vector<float> soft = vision.SoftTokens({vision.PixelsFromFile(*image)});
       image_s = Seconds(i0, std::chrono::steady_clock::now());
     }
-    const double roofline = decode_tps * decode_bytes / (bw * 1e9);
+    const double roofline = timing.roofline_seconds / timing.seconds;
     const double prefill_fma_frac = prefill_tps * prefill_flops / (peak * 1e9);
     const double prefill_frac = prefill_tps * prefill_flops / (matrix_peak * 1e9);
     const std::string layers_dtype = DTypeSummary(StackMats(dec));
@@ -205,11 +277,14 @@ void AddBenchCommand(CLI::App& app) {
           {"prefill_tokens_per_s", prefill_tps},
           {"decode_tokens_per_s", decode_tps},
           {"read_bandwidth_gb_s", bw},
+          {"read_bandwidth_samples_gb_s", timing.samples},
           {"peak_gflops", peak},
           {"matrix_peak_gflops", matrix_peak},
           {"matrix_peak_kind", matrix_peak_kind},
           {"decode_bytes_per_token", decode_bytes},
           {"decode_roofline_fraction", roofline},
+          {"decode_roofline_fraction_segments", timing.segment_fractions},
+          {"decode_cpu_share", cpu_share},
           {"prefill_flops_per_token", prefill_flops},
           {"prefill_peak_fraction", prefill_frac},
           {"prefill_fma_peak_fraction", prefill_fma_frac},
@@ -229,7 +304,9 @@ void AddBenchCommand(CLI::App& app) {
       std::printf("%s\n", j.dump(2).c_str());
     } else {
       std::printf("model %s, %d threads, kernels %s\n", model->c_str(), pool.num_threads(), ActiveIsaName());
-      std::printf("machine: read bandwidth %.1f GB/s, f32 FMA peak %.1f GFLOP/s", bw, peak);
+      std::printf("machine: read bandwidth %.1f GB/s during decode (%zu samples between its segments, %.1f-%.1f), "
+                  "f32 FMA peak %.1f GFLOP/s",
+                  bw, timing.samples.size(), *bw_min, *bw_max, peak);
       if (matrix_peak_kind != "f32 FMA") std::printf(", %s peak %.1f GOP/s", matrix_peak_kind.c_str(), matrix_peak);
       std::printf("\ncompute: %s activations in prefill products\n", ComputeModeName(compute));
       std::printf("weights: layers %s, embedding %s, %s (loaded in %.2f s)\n", layers_dtype.c_str(),
@@ -239,9 +316,10 @@ void AddBenchCommand(CLI::App& app) {
                   100 * prefill_fma_frac);
       if (matrix_peak_kind != "f32 FMA") std::printf(", %.1f%% of the %s peak", 100 * prefill_frac, matrix_peak_kind.c_str());
       std::printf(")\n");
-      std::printf("decode: %d tokens from position %lld, %.2f tok/s, %.1f MB/token (%.1f%% of read bandwidth)\n",
+      std::printf("decode: %d tokens from position %lld, %.2f tok/s, %.1f MB/token (%.1f%% of the read bandwidth measured between its segments; "
+                  "segments %.0f-%.0f%%; its threads had their cores %.0f%% of the time)\n",
                   *gen_tokens, static_cast<long long>(session.pos()) - *gen_tokens, decode_tps, decode_bytes / 1e6,
-                  100 * roofline);
+                  100 * roofline, 100 * *seg_min, 100 * *seg_max, 100 * cpu_share);
       std::printf("kv cache: %s, %.1f MiB reserved for context %lld\n", KvDTypeName(so.kv_dtype),
                   session.kv_bytes() / 1048576.0, static_cast<long long>(ctx));
       if (image_s >= 0)

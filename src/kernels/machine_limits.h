@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/weight_buffer.h"
+
 namespace gemma {
 
 class ThreadPool;
@@ -12,6 +14,23 @@ class ThreadPool;
 // `pool` sums its share of a buffer much larger than the caches; best of a
 // few passes.
 double MeasureReadBandwidthGBs(ThreadPool& pool);
+
+// The same measurement in short samples, for taking it again and again
+// between other work: on a shared machine the bandwidth one process gets
+// moves by 2x from second to second, so a figure taken once, before a
+// benchmark, says little about the moment the benchmark ran in. The buffer
+// (huge pages, faulted in once) lives as long as the sampler.
+class ReadBandwidthSampler {
+ public:
+  explicit ReadBandwidthSampler(ThreadPool& pool);
+  // GB/s of one pass over the buffer (~3 ms at 50 GB/s), whatever share of
+  // the cores and the memory the neighbours left this moment.
+  double Pass();
+
+ private:
+  ThreadPool& pool_;
+  WeightBuffer buffer_;
+};
 
 // Peak f32 FMA throughput in GFLOP/s (1 FMA = 2 flops) of the active ISA
 // path, with every thread of `pool` running independent FMA chains.

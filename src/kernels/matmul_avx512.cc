@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu_features.h"
 #include "kernels/isa_kernels.h"
@@ -16,6 +17,24 @@ const uint8_t* Row(const WeightView& w, int64_t r) {
 }
 
 __mmask16 TailMask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+
+// Decode streams its rows from DRAM and prefetches "the same place in a later
+// quad of rows", at least this many bytes ahead. One quad ahead (the earlier
+// distance) kept too few lines in flight where rows are short: q4_0 rows at
+// 640 columns are 360 bytes, a quad 1.4 KiB (kernels_bench, 2 threads, against
+// the bandwidth sampled in the same run: LM head q4_0 ~45% -> ~80%, 270m
+// decode step ~50% -> ~70%; 16 KiB and more fell back).
+constexpr size_t kPrefetchBytes = 8192;
+
+// Rows ahead to prefetch from the quad at r, in a chunk ending at r1: whole
+// quads covering kPrefetchBytes, but not past the chunk's end (the next
+// chunk may be another thread's) except the one quad the old distance took.
+int64_t PrefetchRows(size_t row_bytes, int64_t r, int64_t r1) {
+  const size_t quad = 4 * row_bytes;
+  const int64_t rows = 4 * static_cast<int64_t>((kPrefetchBytes + quad - 1) / quad);
+  const int64_t left = r1 - r - 4;
+  return rows < left ? rows : (left > 4 ? left : 4);
+}
 
 // Weight loaders: 16 consecutive weights widened exactly to f32.
 struct F32Weights {
@@ -48,6 +67,11 @@ __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(abcd), 1)));
   return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
+
+// The sum of a's lanes in the order Reduce4 sums each of its four: a row
+// left over after the quads gets the bits it would get inside a quad, so
+// results do not depend on where the pool's chunks cut the rows.
+float QuadOrderSum(__m512 a) { return _mm_cvtss_f32(Reduce4(a, a, a, a)); }
 
 // Writes (or adds) the R <= 4 row sums of each token: y[t*ldy + r].
 template <int R, int TT>
@@ -126,9 +150,79 @@ void MatVecT(const float* x, const WeightView& w, int64_t r0, int64_t r1, float*
   }
 }
 
+// ---- bf16 decode without cross-lane widening ---------------------------------
+//
+// A bf16 value is the top half of an f32, so one 512-bit load of 32 weights
+// holds the odd-indexed ones as f32 once the low half of each dword is
+// cleared (one AND), and the even-indexed ones once each dword is shifted
+// left by 16 (one shift). cvtepu16_epi32 instead costs a cross-lane shuffle
+// per 16 weights, on the ports that the FMAs and the loads' address work
+// share. x is split once per call into the same order per 32 columns.
+
+// Per 32 columns of x: x[2i] for i < 16, then x[2i + 1]; `cols` rounded down
+// to a multiple of 32.
+void SplitEvenOdd(const float* x, int64_t cols, float* out) {
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (int64_t k = 0; k + 32 <= cols; k += 32) {
+    const __m512 a = _mm512_loadu_ps(x + k), b = _mm512_loadu_ps(x + k + 16);
+    _mm512_storeu_ps(out + k, _mm512_permutex2var_ps(a, even, b));
+    _mm512_storeu_ps(out + k + 16, _mm512_permutex2var_ps(a, odd, b));
+  }
+}
+
+// R bf16 rows (ldw elements apart): y[r] = dot(x, W[r]). xs is x split by
+// SplitEvenOdd; the last cols % 32 columns are widened the usual way.
+template <int R>
+void Bf16SplitRows(const uint16_t* w, int64_t ldw, const float* xs, const float* x, int64_t cols, float* y,
+                   int rows, int64_t ahead_rows) {
+  __m512 even[R], odd[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) even[r] = odd[r] = _mm512_setzero_ps();
+  const __m512i high_half = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  int64_t k = 0;
+  for (; k + 32 <= cols; k += 32) {
+    const __m512 xe = _mm512_loadu_ps(xs + k), xo = _mm512_loadu_ps(xs + k + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      // The same place in a later quad (prefetches never fault).
+      _mm_prefetch(reinterpret_cast<const char*>(w + (ahead_rows + r) * ldw + k), _MM_HINT_T0);
+      const __m512i v = _mm512_loadu_si512(w + r * ldw + k);
+      even[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), xe, even[r]);
+      odd[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, high_half)), xo, odd[r]);
+    }
+  }
+  for (; k < cols; k += 16) {
+    const __mmask16 m = TailMask(cols - k < 16 ? cols - k : 16);
+    const __m512 xv = _mm512_maskz_loadu_ps(m, x + k);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) even[r] = _mm512_fmadd_ps(BF16Weights::LoadTail(w + r * ldw + k, m), xv, even[r]);
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) even[r] = _mm512_add_ps(even[r], odd[r]);
+  if constexpr (R == 4) {
+    _mm_mask_storeu_ps(y, static_cast<__mmask8>((1u << rows) - 1u), Reduce4(even[0], even[1], even[2], even[3]));
+  } else {
+    for (int r = 0; r < R && r < rows; ++r) y[r] = _mm512_reduce_add_ps(even[r]);
+  }
+}
+
+void MatVecBf16(const float* x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
+  // Per thread, grown once: decode allocates nothing per token.
+  thread_local std::vector<float> split;
+  if (split.size() < static_cast<size_t>(w.cols)) split.resize(static_cast<size_t>(w.cols));
+  SplitEvenOdd(x, w.cols, split.data());
+  const auto* w0 = reinterpret_cast<const uint16_t*>(w.data);
+  const int64_t ldw = static_cast<int64_t>(w.row_bytes / sizeof(uint16_t));
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4)
+    Bf16SplitRows<4>(w0 + r * ldw, ldw, split.data(), x, w.cols, y + r, 4, PrefetchRows(w.row_bytes, r, r1));
+  for (; r < r1; ++r) Bf16SplitRows<1>(w0 + r * ldw, ldw, split.data(), x, w.cols, y + r, 1, 1);
+}
+
 void MatVec(const float* x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   switch (w.dtype) {
-    case DType::kBF16: return MatVecT<BF16Weights>(x, w, r0, r1, y);
+    case DType::kBF16: return MatVecBf16(x, w, r0, r1, y);
     case DType::kF16: return MatVecT<F16Weights>(x, w, r0, r1, y);
     default: return MatVecT<F32Weights>(x, w, r0, r1, y);
   }
@@ -446,7 +540,7 @@ template <class F, int R, int TT>
 __attribute__((target("avx512vbmi"))) void VbmiRows(const typename F::Group* groups, int64_t ng,
                                                     int tail, const uint8_t* w0, size_t row_bytes,
                                                     float* y, int64_t ldy, int rows, __m512i widx,
-                                                    __m512i sidx) {
+                                                    __m512i sidx, size_t ahead) {
   __m512 acc[R][TT];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -454,7 +548,19 @@ __attribute__((target("avx512vbmi"))) void VbmiRows(const typename F::Group* gro
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   const int tail_bytes = F::kBytes / F::kBlocks * tail;
+  // Prefetch the lines of the quad `ahead` bytes on, spread over the steps,
+  // each line once. (Two per row and step, the same place in the later
+  // quad, asked for ~40% more lines than a q4_0 quad has; kernels_bench,
+  // 2 threads, fraction of the bandwidth sampled in the same run, three
+  // interleaved rounds: LM head q8_0 0.57/0.51/0.51 -> 0.88/1.20/0.97,
+  // 270m q4_0 decode step 0.73/0.89/0.76 -> 0.87/0.97/0.84, 1b 0.72/0.46/0.67
+  // -> 0.91/0.56/0.83.) Without prefetch: 1/3 speed.
+  const uintptr_t first_line = (reinterpret_cast<uintptr_t>(w0) + ahead) / 64;
+  const int64_t lines =
+      static_cast<int64_t>((reinterpret_cast<uintptr_t>(w0) + ahead + R * row_bytes - 1) / 64 - first_line + 1);
   for (int64_t g = 0; g < ng; ++g) {
+    for (int64_t l = g * lines / ng; l < (g + 1) * lines / ng; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>((first_line + l) * 64), _MM_HINT_T0);
     // Bytes of this step: kBytes when full; masked loads never fault.
     const bool part = g + 1 == ng && tail < F::kBlocks;
     const __mmask64 m0 = part ? (~uint64_t{0} >> (64 - tail_bytes)) : ~uint64_t{0};
@@ -462,11 +568,6 @@ __attribute__((target("avx512vbmi"))) void VbmiRows(const typename F::Group* gro
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const uint8_t* p = w0 + r * row_bytes + g * F::kBytes;
-      // The same place in the next R rows. A fixed 6 KiB ahead measured
-      // better on the 270m LM head alone but worse over whole decode steps
-      // (BM_DecodeStep, 1b shapes above all); without prefetch: 1/3 speed.
-      _mm_prefetch(reinterpret_cast<const char*>(p + R * row_bytes), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(p + R * row_bytes + 64), _MM_HINT_T0);
       const __m512i a = _mm512_maskz_loadu_epi8(m0, p);
       const __m512i b = _mm512_maskz_loadu_epi8(m1, p + 64);
       __m512i q = _mm512_permutex2var_epi8(a, widx, b);
@@ -480,26 +581,35 @@ __attribute__((target("avx512vbmi"))) void VbmiRows(const typename F::Group* gro
       }
     }
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
+  if constexpr (R == 4) {
+    // One shuffle tree for the quad's four sums: four separate reductions
+    // were ~10% of a q4_0 row quad's instructions at 640 columns.
+    const __mmask8 m = static_cast<__mmask8>((1u << rows) - 1u);
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t)
-      if (r < rows) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+      _mm_mask_storeu_ps(y + t * ldy, m, Reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
+  } else {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t)
+        if (r < rows) y[t * ldy + r] = QuadOrderSum(acc[r][t]);
+  }
 }
 
 template <class F, int R>
 __attribute__((target("avx512vbmi"))) void VbmiTokens(const typename F::Group* groups, int64_t ng,
                                                       int tail, int64_t T, const uint8_t* w0,
                                                       size_t row_bytes, float* y, int64_t ldy, int rows,
-                                                      __m512i widx, __m512i sidx) {
+                                                      __m512i widx, __m512i sidx, size_t ahead) {
   for (int64_t t0 = 0; t0 < T; t0 += kVbmiTokens) {
     const typename F::Group* gt = groups + t0 * ng;
     float* yt = y + t0 * ldy;
     switch (T - t0 < kVbmiTokens ? T - t0 : kVbmiTokens) {
-      case 1: VbmiRows<F, R, 1>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx); break;
-      case 2: VbmiRows<F, R, 2>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx); break;
-      case 3: VbmiRows<F, R, 3>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx); break;
-      default: VbmiRows<F, R, 4>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx); break;
+      case 1: VbmiRows<F, R, 1>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx, ahead); break;
+      case 2: VbmiRows<F, R, 2>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx, ahead); break;
+      case 3: VbmiRows<F, R, 3>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx, ahead); break;
+      default: VbmiRows<F, R, 4>(gt, ng, tail, w0, row_bytes, yt, ldy, rows, widx, sidx, ahead); break;
     }
   }
 }
@@ -532,8 +642,11 @@ __attribute__((target("avx512vbmi"))) void VbmiQuantRows(const QuantActs& xa, in
   const auto* groups = static_cast<const typename F::Group*>(xa.packed);
   const __m512i widx = F::WeightIndex(), sidx = F::ScaleIndex();
   int64_t r = r0;
-  for (; r + 4 <= r1; r += 4) VbmiTokens<F, 4>(groups, ng, tail, T, Row(w, r), w.row_bytes, y + r, ldy, 4, widx, sidx);
-  for (; r < r1; ++r) VbmiTokens<F, 1>(groups, ng, tail, T, Row(w, r), w.row_bytes, y + r, ldy, 1, widx, sidx);
+  for (; r + 4 <= r1; r += 4) {
+    const size_t ahead = static_cast<size_t>(PrefetchRows(w.row_bytes, r, r1)) * w.row_bytes;
+    VbmiTokens<F, 4>(groups, ng, tail, T, Row(w, r), w.row_bytes, y + r, ldy, 4, widx, sidx, ahead);
+  }
+  for (; r < r1; ++r) VbmiTokens<F, 1>(groups, ng, tail, T, Row(w, r), w.row_bytes, y + r, ldy, 1, widx, sidx, w.row_bytes);
 }
 
 void QuantRows(const QuantActs& xa, int64_t T, const WeightView& w, int64_t r0, int64_t r1,
