@@ -256,23 +256,6 @@ void LayerShapeArgs(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Prefill<DType::kQ8_0>)->Name("BM_Layer1b<Q8_0>")->Apply(LayerShapeArgs);
 BENCHMARK(BM_Prefill<DType::kQ4_0>)->Name("BM_Layer1b<Q4_0>")->Apply(LayerShapeArgs);
 
-// The bf16 (f32 compute) prefill products of a layer of gemma-3-270m (H =
-// 640) and gemma-3-1b (H = 1152) at a 512-token chunk, 2 threads as
-// `gemma bench --threads 2` runs them, and 1 thread: q, k (= v), o, gate
-// (= up), down. On a shared machine the CPU time (all threads) is the
-// steadier figure: GFLOP / CPU seconds against the one-core FMA peak.
-void Bf16LayerArgs(benchmark::internal::Benchmark* b) {
-  for (int64_t H : {640, 1152}) {
-    const int64_t F = H == 640 ? 2048 : 6912;
-    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1024, H}, {256, H}, {H, 1024}, {F, H}, {H, F}}) {
-      for (int threads : {1, 2}) b->Args({rows, cols, 512, threads});
-    }
-  }
-  // CPU time of every thread (the pool's polling waits included).
-  b->ArgNames({"rows", "cols", "T", "threads"})->UseRealTime()->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
-}
-BENCHMARK(BM_Prefill<DType::kBF16>)->Name("BM_LayerF32Compute<BF16>")->Apply(Bf16LayerArgs);
-
 // One decode step's matrix products for a whole model: every layer's q, k,
 // v, o, gate, up and down (each layer's copy at its own address, so they
 // stream from DRAM as in decode), then the LM head. The quantized kernels and

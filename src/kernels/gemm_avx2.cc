@@ -121,14 +121,11 @@ void Strip(const float* x, int64_t ldx, const float* panel, int64_t kc, float* y
 using StripFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int, bool);
 
 void Gemm(const float* x, int64_t ldx, int64_t T, const float* panel, int n, int64_t kc, float* y, int64_t ldy,
-          bool accumulate, const PackAhead& ahead) {
+          bool accumulate) {
   static constexpr StripFn kByTokens[kTokens + 1] = {nullptr,   Strip<1>, Strip<2>, Strip<3>,
                                                      Strip<4>, Strip<5>, Strip<6>};
-  // The next pack's lines, an even share before each token block.
-  AheadPrefetcher prefetch(ahead, (T + kTokens - 1) / kTokens);
   for (int64_t t0 = 0; t0 < T; t0 += kTokens) {
     const int64_t tt = T - t0 < kTokens ? T - t0 : kTokens;
-    prefetch.Step();
     for (int s = 0; s * kStripRows < n; ++s) {
       const int rows = n - s * kStripRows < kStripRows ? n - s * kStripRows : kStripRows;
       kByTokens[tt](x + t0 * ldx, ldx, panel + s * kStripRows, kc, y + t0 * ldy + s * kStripRows, ldy, rows,

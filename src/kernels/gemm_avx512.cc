@@ -29,10 +29,10 @@ struct F16Src {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(row) + k));
   }
 };
-// (The weight bytes are prefetched by the previous GemmF32, PackAhead.)
-template <class L>
+template <class L, size_t kElemBytes>
 void PackT(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {
   const uint8_t* base = w.data + static_cast<size_t>(r0) * w.row_bytes;
+  PrefetchNextRange(base, w.row_bytes, n, (k0 + kc) * kElemBytes, kc * kElemBytes);
   for (int64_t k = 0; k < kc; k += 16) {
     const int kn = kc - k < 16 ? static_cast<int>(kc - k) : 16;
     const __mmask16 m = static_cast<__mmask16>((1u << kn) - 1u);
@@ -57,16 +57,16 @@ void PackBf16Pairs(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t k
     float* dst = panel + 2 * p * kPanelRows + half * 16;
     _mm512_store_ps(dst, _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16)));             // k even
     _mm512_store_ps(dst + kPanelRows, _mm512_castsi512_ps(_mm512_and_si512(pair, hi)));  // k odd
-  }, /*prefetch_next=*/false);
+  });
 }
 
 void PackF32(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {
   switch (w.dtype) {
     case DType::kBF16:
       if (k0 % 2 == 0 && kc % 2 == 0) return PackBf16Pairs(w, r0, n, k0, kc, panel);
-      return PackT<BF16Src>(w, r0, n, k0, kc, panel);
-    case DType::kF16: return PackT<F16Src>(w, r0, n, k0, kc, panel);
-    default: return PackT<F32Src>(w, r0, n, k0, kc, panel);
+      return PackT<BF16Src, 2>(w, r0, n, k0, kc, panel);
+    case DType::kF16: return PackT<F16Src, 2>(w, r0, n, k0, kc, panel);
+    default: return PackT<F32Src, 4>(w, r0, n, k0, kc, panel);
   }
 }
 
@@ -82,8 +82,8 @@ struct F32Mac {
 };
 
 void GemmF32(const float* x, int64_t ldx, int64_t T, const float* panel, int n, int64_t kc, float* y,
-             int64_t ldy, bool accumulate, const PackAhead& ahead) {
-  OuterGemm<F32Mac>(x, ldx, T, panel, n, kc, y, ldy, accumulate, ahead);
+             int64_t ldy, bool accumulate) {
+  OuterGemm<F32Mac>(x, ldx, T, panel, n, kc, y, ldy, accumulate);
 }
 
 }  // namespace

@@ -61,56 +61,34 @@ inline void PrefetchNextRange(const uint8_t* base, size_t row_bytes, int n, size
   }
 }
 
-// Masks of the valid lanes of each 16-row vector for n rows.
-struct RowMasks {
-  __mmask16 m[kPanelVecs];
-  explicit RowMasks(int n) {
-    for (int h = 0; h < kPanelVecs; ++h) {
-      const int valid = n - 16 * h;
-      m[h] = valid >= 16 ? 0xFFFF : valid > 0 ? static_cast<__mmask16>((1u << valid) - 1u) : 0;
-    }
-  }
-};
-
-// yt[r] (+)= acc[r / 16] lane r % 16 for the rows in `rows`.
-__attribute__((always_inline)) inline void StoreRow(const __m512 (&acc)[kPanelVecs], float* yt, const RowMasks& rows,
-                                                    bool accumulate) {
-#pragma GCC unroll 8
-  for (int h = 0; h < kPanelVecs; ++h) {
-    __m512 a = acc[h];
-    if (accumulate) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(rows.m[h], yt + 16 * h));
-    _mm512_mask_storeu_ps(yt + 16 * h, rows.m[h], a);
-  }
-}
-
 // y[t*ldy + r] (+)= acc[t][r / 16] lane r % 16 for t < TT, r < n.
 template <int TT>
 inline void StoreTile(const __m512 (&acc)[TT][kPanelVecs], float* y, int64_t ldy, int n, bool accumulate) {
-  const RowMasks rows(n);
-  for (int t = 0; t < TT; ++t) StoreRow(acc[t], y + t * ldy, rows, accumulate);
-}
-
-// StoreTile with the token loop unrolled at compile time, so acc stays in
-// registers (a loop over t kept it in a stack copy, stored at every tile).
-template <int TT, int... t>
-__attribute__((always_inline)) inline void StoreTileUnrolled(const __m512 (&acc)[TT][kPanelVecs], float* y,
-                                                             int64_t ldy, int n, bool accumulate,
-                                                             std::integer_sequence<int, t...>) {
-  const RowMasks rows(n);
-  (StoreRow(acc[t], y + t * ldy, rows, accumulate), ...);
+  __mmask16 m[kPanelVecs];
+  for (int h = 0; h < kPanelVecs; ++h) {
+    const int valid = n - 16 * h;
+    m[h] = valid >= 16 ? 0xFFFF : valid > 0 ? static_cast<__mmask16>((1u << valid) - 1u) : 0;
+  }
+  for (int t = 0; t < TT; ++t) {
+    float* yt = y + t * ldy;
+#pragma GCC unroll 8
+    for (int h = 0; h < kPanelVecs; ++h) {
+      __m512 a = acc[t][h];
+      if (accumulate) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m[h], yt + 16 * h));
+      _mm512_mask_storeu_ps(yt + 16 * h, m[h], a);
+    }
+  }
 }
 
 // The transpose of both bf16 packs: bf16 weight rows r0 .. r0+n (n <=
 // kPanelRows), columns k0 .. k0+kc (both even) read as pairs along k, one
 // 32-bit lane each, 16 rows x 16 pairs per transpose; store(p, half, v)
 // gets pair column p (from k0) of rows half*16 .. half*16+15 (rows >= n
-// zero). The next k range of the same rows is prefetched unless the
-// caller's gemm prefetches (PackAhead).
+// zero). The next k range of the same rows is prefetched.
 template <class Store>
-inline void ForEachBf16PairColumn(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, Store&& store,
-                                  bool prefetch_next = true) {
+inline void ForEachBf16PairColumn(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, Store&& store) {
   const uint8_t* rows = w.data + static_cast<size_t>(r0) * w.row_bytes;
-  if (prefetch_next) PrefetchNextRange(rows, w.row_bytes, n, (k0 + kc) * 2, kc * 2);
+  PrefetchNextRange(rows, w.row_bytes, n, (k0 + kc) * 2, kc * 2);
   const int64_t ldw = static_cast<int64_t>(w.row_bytes / 4);  // in pairs
   const auto* base = reinterpret_cast<const uint32_t*>(rows) + k0 / 2;
   const int64_t kp = kc / 2;
@@ -144,67 +122,31 @@ inline void ForTokenBlocks(int64_t T, Call&& call) {
   for (int64_t t0 = 0; t0 < T; t0 += kTokens) call(kByTokens[T - t0 < kTokens ? T - t0 : kTokens], t0);
 }
 
-// Where the next token tile of OuterGemm reads and writes: its first
-// activation row and output row (the same strides as the current tile's).
-template <class X>
-struct NextTile {
-  const X* x;
-  const float* y;
-  int y_per_block;  // its output lines to prefetch per 16 steps
-};
-
-// One k step of the outer product: 16-row weight vectors of panel row k
-// times one broadcast activation per token.
-template <class Ops, int TT>
-__attribute__((always_inline)) inline void OuterStep(const typename Ops::X* x, int64_t ldx,
-                                                     const typename Ops::P* panel_k, int64_t k,
-                                                     __m512 (&acc)[TT][kPanelVecs]) {
-  typename Ops::W w[kPanelVecs];
-#pragma GCC unroll 8
-  for (int h = 0; h < kPanelVecs; ++h) w[h] = Ops::Load(panel_k + 16 * h);
-#pragma GCC unroll 16
-  for (int t = 0; t < TT; ++t) {
-    const typename Ops::B xb = Ops::Bcast(x + t * ldx + k);
-#pragma GCC unroll 8
-    for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = Ops::Mac(acc[t][h], w[h], xb);
-  }
-}
-
 // The outer-product micro-kernel and its token loop, shared by the f32 and
 // bf16 panels. Ops: the panel element P and activation element X types,
 // W Load(const P*) (16 rows), B Bcast(const X*) (one token's element for
 // all lanes) and __m512 Mac(acc, W, B). y[t*ldy + r] (+)= sum over `steps`
 // panel rows of the products, for TT tokens and n rows.
-//
-// Every 16 steps it asks for a share of the next tile's lines: its
-// activations at those 16 steps (one line per token) and a few of its
-// output lines. The activation rows are up to K floats apart and out of L2
-// for large K, and the output rows are read back on every k range of the
-// panel: perf showed ~18% of the tile's samples in its stores and y loads
-// without these prefetches (not followed by the hardware prefetcher).
 template <class Ops, int TT>
 void OuterTile(const typename Ops::X* x, int64_t ldx, const typename Ops::P* panel, int64_t steps, float* y,
-               int64_t ldy, int n, bool accumulate, NextTile<typename Ops::X> next) {
+               int64_t ldy, int n, bool accumulate) {
   __m512 acc[TT][kPanelVecs];
 #pragma GCC unroll 16
   for (int t = 0; t < TT; ++t)
 #pragma GCC unroll 8
     for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = _mm512_setzero_ps();
-  constexpr int kYLines = TT * kPanelVecs;  // 64-byte lines of the output tile
-  const int64_t blocks = steps / 16;
-  const int64_t y_per_block = next.y_per_block;
-  int64_t k = 0;
-  for (int64_t b = 0; b < blocks; ++b, k += 16) {
+  for (int64_t k = 0; k < steps; ++k) {
+    typename Ops::W w[kPanelVecs];
+#pragma GCC unroll 8
+    for (int h = 0; h < kPanelVecs; ++h) w[h] = Ops::Load(panel + k * kPanelRows + 16 * h);
 #pragma GCC unroll 16
-    for (int t = 0; t < TT; ++t) _mm_prefetch(reinterpret_cast<const char*>(next.x + t * ldx + k), _MM_HINT_T0);
-    for (int64_t i = b * y_per_block; i < (b + 1) * y_per_block && i < kYLines; ++i) {
-      _mm_prefetch(reinterpret_cast<const char*>(next.y + (i / kPanelVecs) * ldy + 16 * (i % kPanelVecs)), _MM_HINT_T0);
+    for (int t = 0; t < TT; ++t) {
+      const typename Ops::B xb = Ops::Bcast(x + t * ldx + k);
+#pragma GCC unroll 8
+      for (int h = 0; h < kPanelVecs; ++h) acc[t][h] = Ops::Mac(acc[t][h], w[h], xb);
     }
-#pragma GCC unroll 1
-    for (int j = 0; j < 16; ++j) OuterStep<Ops, TT>(x, ldx, panel + (k + j) * kPanelRows, k + j, acc);
   }
-  for (; k < steps; ++k) OuterStep<Ops, TT>(x, ldx, panel + k * kPanelRows, k, acc);
-  StoreTileUnrolled<TT>(acc, y, ldy, n, accumulate, std::make_integer_sequence<int, TT>());
+  StoreTile<TT>(acc, y, ldy, n, accumulate);
 }
 
 template <class Ops>
@@ -217,18 +159,9 @@ struct OuterTileAt {
 
 template <class Ops>
 void OuterGemm(const typename Ops::X* x, int64_t ldx, int64_t T, const typename Ops::P* panel, int n, int64_t steps,
-               float* y, int64_t ldy, bool accumulate, const PackAhead& ahead = {}) {
-  // The next pack's lines, an even share before each token tile.
-  AheadPrefetcher prefetch(ahead, (T + kPanelTokens - 1) / kPanelTokens);
-  // The output lines of a full tile, a share per 16 steps (see OuterTile).
-  const int64_t blocks = steps / 16;
-  const int y_per_block = blocks > 0 ? static_cast<int>((kPanelTokens * kPanelVecs + blocks - 1) / blocks) : 0;
+               float* y, int64_t ldy, bool accumulate) {
   ForTokenBlocks<kPanelTokens, OuterTileAt<Ops>::template At>(T, [&](auto tile, int64_t t0) {
-    prefetch.Step();
-    // The last tile's "next" is the first: lines already used, harmless.
-    const int64_t t1 = t0 + kPanelTokens < T ? t0 + kPanelTokens : 0;
-    tile(x + t0 * ldx, ldx, panel, steps, y + t0 * ldy, ldy, n, accumulate,
-         NextTile<typename Ops::X>{x + t1 * ldx, y + t1 * ldy, y_per_block});
+    tile(x + t0 * ldx, ldx, panel, steps, y + t0 * ldy, ldy, n, accumulate);
   });
 }
 

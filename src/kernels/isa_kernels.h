@@ -103,53 +103,15 @@ struct OpsKernels {
 inline constexpr int kPanelRows = 64;
 inline constexpr int kPanelTokens = 6;
 
-// The weight bytes a thread's next pack reads: `rows` rows from `data`,
-// `stride` apart, `bytes` each (rows 0: none). The panel gemm prefetches
-// them a few lines per token tile, spread over its run: the rows are too
-// many streams for the hardware prefetcher, and a burst of hundreds of
-// prefetches at once stalls on the miss buffers.
-struct PackAhead {
-  const uint8_t* data = nullptr;
-  size_t stride = 0;
-  int rows = 0;
-  int bytes = 0;
-};
-
-namespace {  // internal linkage: each ISA file compiles its own copy
-// Prefetches the lines of a PackAhead into L2, row by row, an even share
-// per Step() over `steps` calls (a running position: no division per step,
-// which cost ~2% of the gemm's samples). The prefetch is an asm statement:
-// GCC 12 deleted a loop whose only effect was a __builtin_prefetch.
-class AheadPrefetcher {
- public:
-  AheadPrefetcher(const PackAhead& ahead, int64_t steps) : ahead_(ahead), per_row_((ahead.bytes + 63) / 64) {
-    const int64_t lines = per_row_ * ahead.rows;
-    per_step_ = steps > 0 ? (lines + steps - 1) / steps : 0;
-  }
-  void Step() {
-    for (int64_t i = 0; i < per_step_ && row_ < ahead_.rows; ++i) {
-      const uint8_t* p = ahead_.data + row_ * ahead_.stride + line_ * 64;
-      asm volatile("prefetcht1 %0" : : "m"(*p));
-      if (++line_ == per_row_) line_ = 0, ++row_;
-    }
-  }
-
- private:
-  const PackAhead& ahead_;
-  int64_t per_row_, per_step_ = 0;
-  int64_t row_ = 0, line_ = 0;
-};
-}  // namespace
-
 struct PanelGemmKernels {
   // W rows [r0, r0+n) (n <= kPanelRows), columns [k0, k0+kc) of an
   // f32/bf16/f16 weight as f32: panel[k*kPanelRows + r] (64-byte aligned;
   // rows >= n are zero).
   void (*pack)(const WeightView& w, int64_t r0, int n, int64_t k0, int64_t kc, float* panel);
   // y[t*ldy + r] (+)= sum_{k<kc} x[t*ldx + k] * panel[k*kPanelRows + r] for
-  // t < T, r < n (+= when accumulate), prefetching `ahead` on the way.
+  // t < T, r < n (+= when accumulate).
   void (*gemm)(const float* x, int64_t ldx, int64_t T, const float* panel, int n, int64_t kc,
-               float* y, int64_t ldy, bool accumulate, const PackAhead& ahead);
+               float* y, int64_t ldy, bool accumulate);
 };
 
 // The same with bf16 activations and bf16 weights (--compute bf16), where

@@ -130,97 +130,33 @@ constexpr int64_t kPanelKBf16 = 256;
 // shapes: 3-5% faster, 12 blocks no better).
 constexpr int64_t kPanelBlocks = 16;
 
-// The prefill loop of every panel kernel: one pool task per panel of
-// kPanelRows rows; fn(r0, n, k0, kc, scratch) for each range of `kstep`
-// columns (the kernel packs it once and runs every token over it).
-// scratch: `scratch_floats` floats per thread, 64-byte aligned. A panel is
-// ~0.1-1 ms of work at 512 tokens, so tasks that small cost nothing to hand
-// out, and they balance where ParallelFor's chunks did not (10 panels in 5
-// chunks of 2 left one of 2 threads 6 panels, 4 the other: gemma-3-270m's
-// o and down products) or where a thread is descheduled on a shared machine.
+// The prefill loop of every panel kernel: tasks of whole panels over the
+// pool; per panel of kPanelRows rows, fn(r0, n, k0, kc, scratch) for each
+// range of `kstep` columns (the kernel packs it once and runs every token
+// over it). scratch: `scratch_floats` floats per thread, 64-byte aligned.
 template <class Fn>
 void ForEachPanel(ThreadPool* pool, bool parallel, int64_t N, int64_t K, int64_t kstep, size_t scratch_floats,
                   Fn&& fn) {
   const int64_t panels = (N + kern::kPanelRows - 1) / kern::kPanelRows;
-  auto run_panel = [&](int64_t p, int) {
+  ForRows(pool, parallel, panels, 1, [&](int64_t p0, int64_t p1, int) {
     float* scratch = ThreadScratch(scratch_floats);
-    const int64_t r0 = p * kern::kPanelRows;
-    const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - r0));
-    for (int64_t k0 = 0; k0 < K; k0 += kstep) fn(r0, n, k0, std::min(kstep, K - k0), scratch);
-  };
-  if (parallel) {
-    pool->Run(panels, run_panel);
-  } else {
-    for (int64_t p = 0; p < panels; ++p) run_panel(p, 0);
-  }
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t r0 = p * kern::kPanelRows;
+      const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - r0));
+      for (int64_t k0 = 0; k0 < K; k0 += kstep) fn(r0, n, k0, std::min(kstep, K - k0), scratch);
+    }
+  });
 }
 
-// Float weights on f32 panels: the products of a group (the same
-// activations and columns: q/k/v, gate/up) in one pass of the pool, one
-// task per panel of any of them, so the threads wait for each other once
-// per group rather than once per product. Each panel is computed as if its
-// product ran alone.
-void MatMulPanels(const kern::PanelGemmKernels& g, const float* x, int64_t T, const Product* ps, int count,
+void MatMulPanels(const kern::PanelGemmKernels& g, const float* x, int64_t T, const Mat& w, float* y,
                   ThreadPool* pool) {
-  constexpr int kMaxGroup = 8;
-  const int64_t K = ps[0].w->cols;
-  int64_t first[kMaxGroup + 1] = {0};  // first[j]: index of product j's first panel
-  bool parallel = false;
-  for (int j = 0; j < count; ++j) {
-    first[j + 1] = first[j] + (ps[j].w->rows + kern::kPanelRows - 1) / kern::kPanelRows;
-    parallel = parallel || UsePool(pool, *ps[j].w, T);
-  }
-  const int64_t panels = first[count];
-  // The rows [r0, r0 + n) of panel p, in product j.
-  auto locate = [&](int64_t p, int* j, int64_t* r0, int* n) {
-    *j = 0;
-    while (p >= first[*j + 1]) ++*j;
-    const int64_t rows = ps[*j].w->rows;
-    *r0 = (p - first[*j]) * kern::kPanelRows;
-    *n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, rows - *r0));
-  };
-  // After a panel's last k range a thread most often takes the panel one
-  // round of the pool later (tasks are claimed in order).
-  const int64_t next_panel_step = parallel ? pool->num_threads() : 1;
-  auto run_panel = [&](int64_t p, int) {
-    float* panel = ThreadScratch(kern::kPanelRows * kPanelK);
-    int j, n;
-    int64_t r0;
-    locate(p, &j, &r0, &n);
-    const Mat& w = *ps[j].w;
-    const kern::WeightView view = ViewOf(w);
-    const size_t elem_bytes = view.row_bytes / static_cast<size_t>(K);
-    for (int64_t k0 = 0; k0 < K; k0 += kPanelK) {
-      const int64_t kc = std::min(kPanelK, K - k0);
-      // The bytes of this thread's next pack, prefetched by the gemm.
-      kern::PackAhead ahead;
-      kern::WeightView next_view = view;
-      int64_t next_r0 = r0, next_k0 = k0 + kc;
-      int next_n = n;
-      if (next_k0 >= K) {
-        next_k0 = 0;
-        next_n = 0;
-        if (p + next_panel_step < panels) {
-          int jn;
-          locate(p + next_panel_step, &jn, &next_r0, &next_n);
-          next_view = ViewOf(*ps[jn].w);
-        }
-      }
-      if (next_n > 0) {
-        ahead.data = next_view.data + static_cast<size_t>(next_r0) * next_view.row_bytes + next_k0 * elem_bytes;
-        ahead.stride = next_view.row_bytes;
-        ahead.rows = next_n;
-        ahead.bytes = static_cast<int>(std::min(kPanelK, K - next_k0) * static_cast<int64_t>(elem_bytes));
-      }
-      g.pack(view, r0, n, k0, kc, panel);
-      g.gemm(x + k0, K, T, panel, n, kc, ps[j].y + r0, w.rows, k0 > 0, ahead);
-    }
-  };
-  if (parallel) {
-    pool->Run(panels, run_panel);
-  } else {
-    for (int64_t p = 0; p < panels; ++p) run_panel(p, 0);
-  }
+  const kern::WeightView view = ViewOf(w);
+  const int64_t K = w.cols, N = w.rows;
+  ForEachPanel(pool, UsePool(pool, w, T), N, K, kPanelK, kern::kPanelRows * kPanelK,
+               [&](int64_t r0, int n, int64_t k0, int64_t kc, float* panel) {
+                 g.pack(view, r0, n, k0, kc, panel);
+                 g.gemm(x + k0, K, T, panel, n, kc, y + r0, N, k0 > 0);
+               });
 }
 
 // --compute bf16: the activations rounded to bf16 once, then bf16 panels.
@@ -365,17 +301,6 @@ const kern::Int8GemmKernels* Int8PanelsFor(const Mat& w, int64_t T) {
              : nullptr;
 }
 
-// The f32 panel kernels when MatMulFloat would run w on them (null:
-// another path, AMX or --compute bf16, or the scalar tiles).
-const kern::PanelGemmKernels* FloatPanelsFor(const Mat& w) {
-  if (!IsFloatDType(w.dtype) || w.cols == 0 || w.rows <= 0) return nullptr;
-  if (w.dtype == DType::kBF16 && w.cols % 2 == 0) {
-    if (kern::ActiveAmxBf16() != nullptr) return nullptr;
-    if (w.compute == ComputeMode::kBF16 && kern::ActiveBf16Gemm() != nullptr) return nullptr;
-  }
-  return kern::ActivePanelGemm();
-}
-
 // Prefill-sized products with float weights (T > kSmallTokens, or small
 // batches on a path without matmul_small).
 void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* pool) {
@@ -393,10 +318,7 @@ void MatMulFloat(const float* x, int64_t T, const Mat& w, float* y, ThreadPool* 
     const kern::Bf16GemmKernels* g = kern::ActiveBf16Gemm();
     if (bf16_compute && g != nullptr) return MatMulBf16Panels(*g, x, T, w, y, pool);
   }
-  if (const kern::PanelGemmKernels* g = kern::ActivePanelGemm()) {
-    const Product p{&w, y};
-    return MatMulPanels(*g, x, T, &p, 1, pool);
-  }
+  if (const kern::PanelGemmKernels* g = kern::ActivePanelGemm()) return MatMulPanels(*g, x, T, w, y, pool);
   ForRows(pool, parallel, N, kRowBlock, [&](int64_t c0, int64_t c1, int) {
     float* tile = ThreadScratch(kRowBlock * kTileK);
     for (int64_t r0 = c0; r0 < c1; r0 += kRowBlock) {
@@ -550,13 +472,6 @@ void MatMulShared(const float* x, int64_t T, const Mat* const* ws, float* const*
       parallel = parallel || UsePool(pool, *ws[i], T);
     }
     if (g != nullptr) return MatMulInt8Panels(*g, x, T, ws[0]->cols, int8, n, pool, parallel);
-    // Prefill on f32 panels: one pass over the pool for the group (float
-    // weights of one dtype and the same columns).
-    const kern::PanelGemmKernels* fg = T > kern::kSmallTokens ? FloatPanelsFor(*ws[0]) : nullptr;
-    for (int i = 1; fg != nullptr && i < n; ++i) {
-      if (FloatPanelsFor(*ws[i]) != fg || ws[i]->dtype != ws[0]->dtype || ws[i]->cols != ws[0]->cols) fg = nullptr;
-    }
-    if (fg != nullptr) return MatMulPanels(*fg, x, T, ps, n, pool);
   }
   for (int i = 0; i < n; ++i) {
     const Mat& w = *ws[i];
