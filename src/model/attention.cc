@@ -170,7 +170,9 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
       if (view == BlockView::kNone) continue;
       float* s = scores.data();
       const int64_t row0 = k0 * kv_stride + kv_off;
-      StageBlock(seg, row0, nk, kv_stride, hd);
+      // Decode-sized tasks only: many query rows (prefill) reuse each block
+      // enough that its loads are hidden anyway.
+      if (R <= 8) StageBlock(seg, row0, nk, kv_stride, hd);
       const uint16_t* k16 = static_cast<const uint16_t*>(seg.k) + row0;
       const int64_t scale0 = k0 * shape.kv_heads + task.kvh;  // int8: this block's first scale
       switch (seg.dtype) {
