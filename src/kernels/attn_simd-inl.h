@@ -47,6 +47,20 @@ inline float WidenKV(Elem<KF> x) {
   }
 }
 
+// The R x K accumulators of a score tile to their sums: four keys' sums
+// reduced together (one shuffle tree instead of four) when K is 4.
+template <int R, int K, class Acc, class T, class Reduce4, class Reduce1>
+inline void ReduceTile(const Acc (&acc)[R][K], T (&x)[R][K], Reduce4 reduce4, Reduce1 reduce1) {
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    if constexpr (K == 4) {
+      reduce4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], x[r]);
+    } else {
+      for (int c = 0; c < K; ++c) x[r][c] = reduce1(acc[r][c]);
+    }
+  }
+}
+
 // R query rows x K keys of scores: every loaded key vector serves R rows and
 // the R*K independent accumulators hide the FMA latency.
 template <class V, int R, int K, Fmt KF>
@@ -71,16 +85,9 @@ inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t l
       for (int c = 0; c < K; ++c) acc[r][c] = V::Fma(qv, kv[c], acc[r][c]);
     }
   }
-  // Four keys' sums reduced together: one shuffle tree instead of four.
   float x[R][K];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    if constexpr (K == 4) {
-      V::ReduceAdd4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], x[r]);
-    } else {
-      for (int c = 0; c < K; ++c) x[r][c] = V::ReduceAdd(acc[r][c]);
-    }
-  }
+  ReduceTile<R, K>(
+      acc, x, [](auto... a) { V::ReduceAdd4(a...); }, [](auto a) { return V::ReduceAdd(a); });
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < K; ++c) {
       for (int64_t t = i; t < n; ++t) x[r][c] += q[r * ld_q + t] * WidenKV<KF>(k[c * ld_k + t]);
@@ -135,14 +142,8 @@ inline void ScoreTileI8(const QueryRowsI8& q, const uint8_t* k, int64_t ld_k, co
     }
   }
   int32_t x[R][K];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    if constexpr (K == 4) {
-      V::ReduceAddI4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], x[r]);
-    } else {
-      for (int c = 0; c < K; ++c) x[r][c] = V::ReduceAddI(acc[r][c]);
-    }
-  }
+  ReduceTile<R, K>(
+      acc, x, [](auto... a) { V::ReduceAddI4(a...); }, [](auto a) { return V::ReduceAddI(a); });
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < K; ++c) {
       for (int64_t t = i; t < n; ++t) x[r][c] += q.q[r * q.ld + t] * static_cast<int32_t>(k[c * ld_k + t]);
