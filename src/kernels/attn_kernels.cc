@@ -20,7 +20,10 @@ void QuantizeQueryRows(const float* x, int64_t ld_x, int64_t rows, int64_t n, in
     d[r] = amax / 127.0f;
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     int32_t s = 0;
-    for (int64_t i = 0; i < n; ++i) s += q[r * ld_q + i] = static_cast<int8_t>(std::nearbyint(xr[i] * inv));
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = std::nearbyint(xr[i] * inv);
+      s += q[r * ld_q + i] = v >= -127.0f && v <= 127.0f ? static_cast<int8_t>(v) : 0;  // NaN: 0, not UB
+    }
     sum[r] = s;
   }
 }

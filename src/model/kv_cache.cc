@@ -43,8 +43,11 @@ void StoreRowInt8(const float* src, int64_t kv_dim, int kv_heads, int bias, uint
     for (int64_t i = 0; i < hd; ++i) amax = std::max(amax, std::fabs(x[i]));
     const float d = amax / 127.0f;
     const float inv = d > 0.0f ? 1.0f / d : 0.0f;
-    for (int64_t i = 0; i < hd; ++i)
-      dst[h * hd + i] = static_cast<uint8_t>(static_cast<int>(std::nearbyint(x[i] * inv)) + bias);
+    for (int64_t i = 0; i < hd; ++i) {
+      const float r = std::nearbyint(x[i] * inv);
+      const int q = r >= -127.0f && r <= 127.0f ? static_cast<int>(r) : 0;  // NaN: 0, not UB
+      dst[h * hd + i] = static_cast<uint8_t>(q + bias);
+    }
     scale[h] = d;
   }
 }
