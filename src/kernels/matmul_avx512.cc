@@ -198,13 +198,10 @@ void Bf16SplitRows(const uint16_t* w, int64_t ldw, const float* xs, const float*
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) even[r] = _mm512_fmadd_ps(BF16Weights::LoadTail(w + r * ldw + k, m), xv, even[r]);
   }
+  __m512 sums[R][1];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) even[r] = _mm512_add_ps(even[r], odd[r]);
-  if constexpr (R == 4) {
-    _mm_mask_storeu_ps(y, static_cast<__mmask8>((1u << rows) - 1u), Reduce4(even[0], even[1], even[2], even[3]));
-  } else {
-    for (int r = 0; r < R && r < rows; ++r) y[r] = _mm512_reduce_add_ps(even[r]);
-  }
+  for (int r = 0; r < R; ++r) sums[r][0] = _mm512_add_ps(even[r], odd[r]);
+  StoreRowSums<R, 1>(sums, y, 0, rows, false);
 }
 
 void MatVecBf16(const float* x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
