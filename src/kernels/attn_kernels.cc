@@ -11,8 +11,8 @@
 
 namespace gemma {
 
-void QuantizeQueryRows(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
-                       int32_t* sum) {
+void QuantizeRowsInt8(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
+                      int32_t* sum) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * ld_x;
     float amax = 0.0f;
@@ -24,7 +24,7 @@ void QuantizeQueryRows(const float* x, int64_t ld_x, int64_t rows, int64_t n, in
       const float v = std::nearbyint(xr[i] * inv);
       s += q[r * ld_q + i] = v >= -127.0f && v <= 127.0f ? static_cast<int8_t>(v) : 0;  // NaN: 0, not UB
     }
-    sum[r] = s;
+    if (sum) sum[r] = s;
   }
 }
 
@@ -32,7 +32,8 @@ namespace ref {
 
 namespace {
 
-// Row formats of K/V: f32, or 16-bit bf16 / f16 bits.
+// Row formats of K/V: f32, 16-bit bf16 / f16 bits, or int8 (its scale
+// applied by the caller).
 struct Bf16 {
   static float Widen(uint16_t x) { return BF16ToF32(x); }
 };
@@ -41,6 +42,9 @@ struct F16 {
 };
 struct F32 {
   static float Widen(float x) { return x; }
+};
+struct I8 {
+  static float Widen(int8_t x) { return static_cast<float>(x); }
 };
 
 // One definition for every format: a 16-bit form is the f32 form on the
@@ -57,13 +61,15 @@ void Scores(const float* q, int64_t ld_q, int64_t rows, const KT* k, int64_t ld_
   }
 }
 
+// scale (int8 rows): key j's scale, folded into its weight; null for the
+// other formats.
 template <class Fmt, class VT>
 void Accumulate(const float* p, int64_t ld_p, int64_t rows, const VT* v, int64_t ld_v, int64_t keys, int64_t n,
-                float* acc, int64_t ld_acc) {
+                float* acc, int64_t ld_acc, const float* scale = nullptr, int64_t ld_scale = 0) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t j = 0; j < keys; ++j) {
-      const float w = p[r * ld_p + j];
-      if (w == 0.0f) continue;  // masked key: its row is not read
+      if (p[r * ld_p + j] == 0.0f) continue;  // masked key: its row is not read
+      const float w = scale ? p[r * ld_p + j] * scale[j * ld_scale] : p[r * ld_p + j];
       for (int64_t i = 0; i < n; ++i) acc[r * ld_acc + i] += w * Fmt::Widen(v[j * ld_v + i]);
     }
   }
@@ -114,13 +120,7 @@ void AttnScoresI8(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t 
 
 void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
                       const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc) {
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = 0; j < keys; ++j) {
-      if (p[r * ld_p + j] == 0.0f) continue;  // masked key: its row is not read
-      const float w = p[r * ld_p + j] * v_scale[j * ld_scale];
-      for (int64_t i = 0; i < n; ++i) acc[r * ld_acc + i] += w * static_cast<float>(v[j * ld_v + i]);
-    }
-  }
+  Accumulate<I8>(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc, v_scale, ld_scale);
 }
 
 // The SIMD paths do these very operations lane by lane (fma, round to

@@ -21,9 +21,12 @@ struct QueryRowsI8 {
   const float* d;
   const int32_t* sum;
 };
-// Rounds rows x[r*ld_x .. +n) into q[r*ld_q ..), d[r], sum[r] (nearest, ties to even).
-void QuantizeQueryRows(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
-                       int32_t* sum);
+// Rounds rows x[r*ld_x .. +n) to int8 q[r*ld_q ..) with one scale d[r] =
+// amax / 127 each (nearest, ties to even; NaN becomes 0), and their sums
+// into sum[r] unless sum is null. The int8 KV cache's head rows and the
+// queries scored against them.
+void QuantizeRowsInt8(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
+                      int32_t* sum);
 
 // s[r*ld_s + j] = dot(q[r*ld_q .. +n), k[j*ld_k .. +n))  for r < rows, j < keys.
 void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int64_t ld_k, int64_t keys, int64_t n,

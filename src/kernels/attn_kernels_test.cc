@@ -156,7 +156,7 @@ TEST(AttnKernels, ScoresInt8MatchReference) {
           std::vector<int8_t> q8(rows * ld_q);
           std::vector<float> qd(rows);
           std::vector<int32_t> qsum(rows);
-          QuantizeQueryRows(qf.data(), ld_q, rows, n, q8.data(), ld_q, qd.data(), qsum.data());
+          QuantizeRowsInt8(qf.data(), ld_q, rows, n, q8.data(), ld_q, qd.data(), qsum.data());
           const QueryRowsI8 q{q8.data(), ld_q, qd.data(), qsum.data()};
           std::vector<uint8_t> k8(keys * ld_k);
           const auto k_signed = RandomInt8(keys * ld_k, 2);
@@ -180,12 +180,12 @@ TEST(AttnKernels, ScoresInt8MatchReference) {
 }
 
 // Query rows round to the nearest multiple of amax / 127, and sum them.
-TEST(AttnKernels, QuantizeQueryRowsRoundsToNearest) {
+TEST(AttnKernels, QuantizeRowsInt8RoundsToNearest) {
   const auto x = RandomVector(3 * 40, 9);
   std::vector<int8_t> q(3 * 40);
   float d[3];
   int32_t sum[3];
-  QuantizeQueryRows(x.data(), 40, 3, 37, q.data(), 40, d, sum);
+  QuantizeRowsInt8(x.data(), 40, 3, 37, q.data(), 40, d, sum);
   for (int r = 0; r < 3; ++r) {
     float amax = 0;
     int32_t total = 0;

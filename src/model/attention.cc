@@ -151,8 +151,11 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
   for (int64_t si = 0; si < job.num_segments; ++si) {
     if (job.segments[si].dtype != KvDType::kI8) continue;
     if (static_cast<int64_t>(q8.size()) < R * hd) q8.resize(static_cast<size_t>(R * hd));
-    if (static_cast<int64_t>(q8_scale.size()) < R) q8_scale.resize(static_cast<size_t>(R)), q8_sum.resize(R);
-    QuantizeQueryRows(qs.data(), hd, R, hd, q8.data(), hd, q8_scale.data(), q8_sum.data());
+    if (static_cast<int64_t>(q8_scale.size()) < R) {
+      q8_scale.resize(static_cast<size_t>(R));
+      q8_sum.resize(static_cast<size_t>(R));
+    }
+    QuantizeRowsInt8(qs.data(), hd, R, hd, q8.data(), hd, q8_scale.data(), q8_sum.data());
     qi8 = {q8.data(), hd, q8_scale.data(), q8_sum.data()};
     break;
   }

@@ -1,12 +1,12 @@
 #include "model/kv_cache.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <string>
 
 #include "base/dtype.h"
 #include "base/error.h"
+#include "kernels/attn_kernels.h"
 #include "kernels/ops.h"
 
 namespace gemma {
@@ -33,23 +33,14 @@ size_t LayerKV::bytes() const {
 
 namespace {
 
-// Each head row to int8 with scale amax / 127, rounded to nearest (even),
-// plus `bias` (K rows: 128, stored as uint8 for the integer dot products).
-void StoreRowInt8(const float* src, int64_t kv_dim, int kv_heads, int bias, uint8_t* dst, float* scale) {
+// Each head row to int8 with one scale (QuantizeRowsInt8); K rows then get
+// their bias of 128 (stored as uint8 for the integer dot products): adding
+// 128 to an int8 is flipping its top bit.
+void StoreRowInt8(const float* src, int64_t kv_dim, int kv_heads, bool bias, uint8_t* dst, float* scale) {
   const int64_t hd = kv_dim / kv_heads;
-  for (int h = 0; h < kv_heads; ++h) {
-    const float* x = src + h * hd;
-    float amax = 0.0f;
-    for (int64_t i = 0; i < hd; ++i) amax = std::max(amax, std::fabs(x[i]));
-    const float d = amax / 127.0f;
-    const float inv = d > 0.0f ? 1.0f / d : 0.0f;
-    for (int64_t i = 0; i < hd; ++i) {
-      const float r = std::nearbyint(x[i] * inv);
-      const int q = r >= -127.0f && r <= 127.0f ? static_cast<int>(r) : 0;  // NaN: 0, not UB
-      dst[h * hd + i] = static_cast<uint8_t>(q + bias);
-    }
-    scale[h] = d;
-  }
+  QuantizeRowsInt8(src, hd, kv_heads, hd, reinterpret_cast<int8_t*>(dst), hd, scale, nullptr);
+  if (bias)
+    for (int64_t i = 0; i < kv_dim; ++i) dst[i] ^= 0x80;
 }
 
 void StoreRow(const float* src, int64_t n, KvDType dtype, uint8_t* base, int64_t slot) {
@@ -81,9 +72,9 @@ void LayerKV::Append(const float* k, const float* v, const int32_t* positions, i
                   std::to_string(capacity_) + " positions (raise --ctx)");
     }
     if (dtype_ == KvDType::kI8) {
-      StoreRowInt8(k + i * kv_dim_, kv_dim_, kv_heads_, 128, k_.data() + slot * kv_dim_,
+      StoreRowInt8(k + i * kv_dim_, kv_dim_, kv_heads_, true, k_.data() + slot * kv_dim_,
                    k_scale_.data() + slot * kv_heads_);
-      StoreRowInt8(v + i * kv_dim_, kv_dim_, kv_heads_, 0, v_.data() + slot * kv_dim_,
+      StoreRowInt8(v + i * kv_dim_, kv_dim_, kv_heads_, false, v_.data() + slot * kv_dim_,
                    v_scale_.data() + slot * kv_heads_);
     } else {
       StoreRow(k + i * kv_dim_, kv_dim_, dtype_, k_.data(), slot);

@@ -6,7 +6,6 @@
 // bytes) or int8 with one f32 scale per head row (a quarter of the bytes).
 #pragma once
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "io/config.h"

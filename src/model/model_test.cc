@@ -140,7 +140,7 @@ std::vector<float> NaiveAttend(const AttnShape& shape, const AttnMask& mask, con
       std::vector<int8_t> q8(hd);
       float q8_scale;
       int32_t q8_sum;
-      QuantizeQueryRows(scaled.data(), hd, 1, hd, q8.data(), hd, &q8_scale, &q8_sum);
+      QuantizeRowsInt8(scaled.data(), hd, 1, hd, q8.data(), hd, &q8_scale, &q8_sum);
       std::vector<std::pair<double, std::vector<float>>> sv;
       for (const auto& seg : segs) {
         for (int64_t i = 0; i < seg.n; ++i) {
