@@ -22,41 +22,43 @@ const int64_t kRows[] = {1, 2, 3, 5, 8};
 const int64_t kKeys[] = {1, 4, 5, 32};
 const int64_t kDims[] = {4, 7, 16, 72, 256};
 
-TEST(AttnKernels, ScoresMatchReference) {
-  ForEachIsa([](Isa) {
+// fn(rows, keys, n) on every ISA path for every shape above.
+template <class Fn>
+void ForEachIsaAndShape(Fn fn) {
+  ForEachIsa([&](Isa) {
     for (int64_t rows : kRows)
       for (int64_t keys : kKeys)
-        for (int64_t n : kDims) {
-          const int64_t ld_q = n + 3, ld_k = n + 5, ld_s = keys + 2;
-          const auto q = RandomVector(rows * ld_q, 1), k = RandomVector(keys * ld_k, 2);
-          std::vector<float> s(rows * ld_s, -7.f), s_ref = s;
-          AttnScores(q.data(), ld_q, rows, k.data(), ld_k, keys, n, s.data(), ld_s);
-          ref::AttnScores(q.data(), ld_q, rows, k.data(), ld_k, keys, n, s_ref.data(), ld_s);
-          for (size_t i = 0; i < s.size(); ++i)
-            ASSERT_NEAR(s[i], s_ref[i], 1e-6 * n) << rows << " " << keys << " " << n << " " << i;
-        }
+        for (int64_t n : kDims) fn(rows, keys, n);
+  });
+}
+
+TEST(AttnKernels, ScoresMatchReference) {
+  ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
+    const int64_t ld_q = n + 3, ld_k = n + 5, ld_s = keys + 2;
+    const auto q = RandomVector(rows * ld_q, 1), k = RandomVector(keys * ld_k, 2);
+    std::vector<float> s(rows * ld_s, -7.f), s_ref = s;
+    AttnScores(q.data(), ld_q, rows, k.data(), ld_k, keys, n, s.data(), ld_s);
+    ref::AttnScores(q.data(), ld_q, rows, k.data(), ld_k, keys, n, s_ref.data(), ld_s);
+    for (size_t i = 0; i < s.size(); ++i)
+      ASSERT_NEAR(s[i], s_ref[i], 1e-6 * n) << rows << " " << keys << " " << n << " " << i;
   });
 }
 
 TEST(AttnKernels, AccumulateMatchesReferenceAndSkipsMaskedKeys) {
-  ForEachIsa([](Isa) {
-    for (int64_t rows : kRows)
-      for (int64_t keys : kKeys)
-        for (int64_t n : kDims) {
-          const int64_t ld_p = keys + 1, ld_v = n + 3, ld_acc = n + 2;
-          auto p = RandomVector(rows * ld_p, 3, 0.f, 1.f);
-          auto v = RandomVector(keys * ld_v, 4);
-          // Key 0 is masked in every row and its value row is garbage.
-          for (int64_t r = 0; r < rows; ++r) p[r * ld_p] = 0.f;
-          for (int64_t i = 0; i < n; ++i) v[i] = std::numeric_limits<float>::quiet_NaN();
-          auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
-          AttnAccumulate(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc.data(), ld_acc);
-          ref::AttnAccumulate(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc_ref.data(), ld_acc);
-          for (size_t i = 0; i < acc.size(); ++i) {
-            ASSERT_FALSE(std::isnan(acc[i])) << i;
-            ASSERT_NEAR(acc[i], acc_ref[i], 1e-6 * (keys + 1)) << rows << " " << keys << " " << n << " " << i;
-          }
-        }
+  ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
+    const int64_t ld_p = keys + 1, ld_v = n + 3, ld_acc = n + 2;
+    auto p = RandomVector(rows * ld_p, 3, 0.f, 1.f);
+    auto v = RandomVector(keys * ld_v, 4);
+    // Key 0 is masked in every row and its value row is garbage.
+    for (int64_t r = 0; r < rows; ++r) p[r * ld_p] = 0.f;
+    for (int64_t i = 0; i < n; ++i) v[i] = std::numeric_limits<float>::quiet_NaN();
+    auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
+    AttnAccumulate(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc.data(), ld_acc);
+    ref::AttnAccumulate(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc_ref.data(), ld_acc);
+    for (size_t i = 0; i < acc.size(); ++i) {
+      ASSERT_FALSE(std::isnan(acc[i])) << i;
+      ASSERT_NEAR(acc[i], acc_ref[i], 1e-6 * (keys + 1)) << rows << " " << keys << " " << n << " " << i;
+    }
   });
 }
 
@@ -86,24 +88,20 @@ std::vector<uint16_t> Narrow(const Format16& f, const std::vector<float>& x) {
 TEST(AttnKernels, Scores16BitMatchReference) {
   for (const Format16& f : kFormats16) {
     SCOPED_TRACE(f.name);
-    ForEachIsa([&](Isa) {
-      for (int64_t rows : kRows)
-        for (int64_t keys : kKeys)
-          for (int64_t n : kDims) {
-            const int64_t ld_q = n + 3, ld_k = n + 5, ld_s = keys + 2;
-            const auto q = RandomVector(rows * ld_q, 1);
-            const auto k16 = Narrow(f, RandomVector(keys * ld_k, 2));
-            std::vector<float> k32(k16.size());
-            for (size_t i = 0; i < k16.size(); ++i) k32[i] = f.widen(k16[i]);
-            std::vector<float> s(rows * ld_s, -7.f), s_ref = s, s_f32 = s;
-            f.scores(q.data(), ld_q, rows, k16.data(), ld_k, keys, n, s.data(), ld_s);
-            f.scores_ref(q.data(), ld_q, rows, k16.data(), ld_k, keys, n, s_ref.data(), ld_s);
-            ref::AttnScores(q.data(), ld_q, rows, k32.data(), ld_k, keys, n, s_f32.data(), ld_s);
-            for (size_t i = 0; i < s.size(); ++i) {
-              ASSERT_NEAR(s[i], s_ref[i], 1e-6 * n) << rows << " " << keys << " " << n << " " << i;
-              ASSERT_EQ(s_ref[i], s_f32[i]) << i;
-            }
-          }
+    ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
+      const int64_t ld_q = n + 3, ld_k = n + 5, ld_s = keys + 2;
+      const auto q = RandomVector(rows * ld_q, 1);
+      const auto k16 = Narrow(f, RandomVector(keys * ld_k, 2));
+      std::vector<float> k32(k16.size());
+      for (size_t i = 0; i < k16.size(); ++i) k32[i] = f.widen(k16[i]);
+      std::vector<float> s(rows * ld_s, -7.f), s_ref = s, s_f32 = s;
+      f.scores(q.data(), ld_q, rows, k16.data(), ld_k, keys, n, s.data(), ld_s);
+      f.scores_ref(q.data(), ld_q, rows, k16.data(), ld_k, keys, n, s_ref.data(), ld_s);
+      ref::AttnScores(q.data(), ld_q, rows, k32.data(), ld_k, keys, n, s_f32.data(), ld_s);
+      for (size_t i = 0; i < s.size(); ++i) {
+        ASSERT_NEAR(s[i], s_ref[i], 1e-6 * n) << rows << " " << keys << " " << n << " " << i;
+        ASSERT_EQ(s_ref[i], s_f32[i]) << i;
+      }
     });
   }
 }
@@ -111,24 +109,20 @@ TEST(AttnKernels, Scores16BitMatchReference) {
 TEST(AttnKernels, Accumulate16BitMatchesReferenceAndSkipsMaskedKeys) {
   for (const Format16& f : kFormats16) {
     SCOPED_TRACE(f.name);
-    ForEachIsa([&](Isa) {
-      for (int64_t rows : kRows)
-        for (int64_t keys : kKeys)
-          for (int64_t n : kDims) {
-            const int64_t ld_p = keys + 1, ld_v = n + 3, ld_acc = n + 2;
-            auto p = RandomVector(rows * ld_p, 3, 0.f, 1.f);
-            auto v = Narrow(f, RandomVector(keys * ld_v, 4));
-            // Key 0 is masked in every row and its value row is NaN.
-            for (int64_t r = 0; r < rows; ++r) p[r * ld_p] = 0.f;
-            for (int64_t i = 0; i < n; ++i) v[i] = f.nan;
-            auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
-            f.accumulate(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc.data(), ld_acc);
-            f.accumulate_ref(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc_ref.data(), ld_acc);
-            for (size_t i = 0; i < acc.size(); ++i) {
-              ASSERT_FALSE(std::isnan(acc[i])) << i;
-              ASSERT_NEAR(acc[i], acc_ref[i], 1e-6 * (keys + 1)) << rows << " " << keys << " " << n << " " << i;
-            }
-          }
+    ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
+      const int64_t ld_p = keys + 1, ld_v = n + 3, ld_acc = n + 2;
+      auto p = RandomVector(rows * ld_p, 3, 0.f, 1.f);
+      auto v = Narrow(f, RandomVector(keys * ld_v, 4));
+      // Key 0 is masked in every row and its value row is NaN.
+      for (int64_t r = 0; r < rows; ++r) p[r * ld_p] = 0.f;
+      for (int64_t i = 0; i < n; ++i) v[i] = f.nan;
+      auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
+      f.accumulate(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc.data(), ld_acc);
+      f.accumulate_ref(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc_ref.data(), ld_acc);
+      for (size_t i = 0; i < acc.size(); ++i) {
+        ASSERT_FALSE(std::isnan(acc[i])) << i;
+        ASSERT_NEAR(acc[i], acc_ref[i], 1e-6 * (keys + 1)) << rows << " " << keys << " " << n << " " << i;
+      }
     });
   }
 }
@@ -147,35 +141,31 @@ std::vector<int8_t> RandomInt8(int64_t n, uint64_t seed) {
 // reference equals the f32 scores of the dequantised query and key rows up
 // to f32 rounding.
 TEST(AttnKernels, ScoresInt8MatchReference) {
-  ForEachIsa([](Isa) {
-    for (int64_t rows : kRows)
-      for (int64_t keys : kKeys)
-        for (int64_t n : kDims) {
-          const int64_t ld_q = n + 3, ld_k = n + 5, ld_s = keys + 2, ld_scale = 3;
-          const auto qf = RandomVector(rows * ld_q, 1);
-          std::vector<int8_t> q8(rows * ld_q);
-          std::vector<float> qd(rows);
-          std::vector<int32_t> qsum(rows);
-          QuantizeRowsInt8(qf.data(), ld_q, rows, n, q8.data(), ld_q, qd.data(), qsum.data());
-          const QueryRowsI8 q{q8.data(), ld_q, qd.data(), qsum.data()};
-          std::vector<uint8_t> k8(keys * ld_k);
-          const auto k_signed = RandomInt8(keys * ld_k, 2);
-          for (size_t i = 0; i < k8.size(); ++i) k8[i] = static_cast<uint8_t>(k_signed[i] + 128);
-          const auto scale = RandomVector(keys * ld_scale, 6, 0.001f, 0.02f);
-          std::vector<float> qdeq(rows * ld_q), kdeq(keys * ld_k);
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t i = 0; i < n; ++i) qdeq[r * ld_q + i] = qd[r] * q8[r * ld_q + i];
-          for (int64_t j = 0; j < keys; ++j)
-            for (int64_t i = 0; i < ld_k; ++i) kdeq[j * ld_k + i] = scale[j * ld_scale] * k_signed[j * ld_k + i];
-          std::vector<float> s(rows * ld_s, -7.f), s_ref = s, s_f32 = s;
-          AttnScoresI8(q, rows, k8.data(), ld_k, scale.data(), ld_scale, keys, n, s.data(), ld_s);
-          ref::AttnScoresI8(q, rows, k8.data(), ld_k, scale.data(), ld_scale, keys, n, s_ref.data(), ld_s);
-          ref::AttnScores(qdeq.data(), ld_q, rows, kdeq.data(), ld_k, keys, n, s_f32.data(), ld_s);
-          for (size_t i = 0; i < s.size(); ++i) {
-            ASSERT_EQ(s[i], s_ref[i]) << rows << " " << keys << " " << n << " " << i;
-            ASSERT_NEAR(s_ref[i], s_f32[i], 1e-5 * n) << i;
-          }
-        }
+  ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
+    const int64_t ld_q = n + 3, ld_k = n + 5, ld_s = keys + 2, ld_scale = 3;
+    const auto qf = RandomVector(rows * ld_q, 1);
+    std::vector<int8_t> q8(rows * ld_q);
+    std::vector<float> qd(rows);
+    std::vector<int32_t> qsum(rows);
+    QuantizeRowsInt8(qf.data(), ld_q, rows, n, q8.data(), ld_q, qd.data(), qsum.data());
+    const QueryRowsI8 q{q8.data(), ld_q, qd.data(), qsum.data()};
+    std::vector<uint8_t> k8(keys * ld_k);
+    const auto k_signed = RandomInt8(keys * ld_k, 2);
+    for (size_t i = 0; i < k8.size(); ++i) k8[i] = static_cast<uint8_t>(k_signed[i] + 128);
+    const auto scale = RandomVector(keys * ld_scale, 6, 0.001f, 0.02f);
+    std::vector<float> qdeq(rows * ld_q), kdeq(keys * ld_k);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < n; ++i) qdeq[r * ld_q + i] = qd[r] * q8[r * ld_q + i];
+    for (int64_t j = 0; j < keys; ++j)
+      for (int64_t i = 0; i < ld_k; ++i) kdeq[j * ld_k + i] = scale[j * ld_scale] * k_signed[j * ld_k + i];
+    std::vector<float> s(rows * ld_s, -7.f), s_ref = s, s_f32 = s;
+    AttnScoresI8(q, rows, k8.data(), ld_k, scale.data(), ld_scale, keys, n, s.data(), ld_s);
+    ref::AttnScoresI8(q, rows, k8.data(), ld_k, scale.data(), ld_scale, keys, n, s_ref.data(), ld_s);
+    ref::AttnScores(qdeq.data(), ld_q, rows, kdeq.data(), ld_k, keys, n, s_f32.data(), ld_s);
+    for (size_t i = 0; i < s.size(); ++i) {
+      ASSERT_EQ(s[i], s_ref[i]) << rows << " " << keys << " " << n << " " << i;
+      ASSERT_NEAR(s_ref[i], s_f32[i], 1e-5 * n) << i;
+    }
   });
 }
 
@@ -200,37 +190,33 @@ TEST(AttnKernels, QuantizeRowsInt8RoundsToNearest) {
 }
 
 TEST(AttnKernels, AccumulateInt8MatchesReferenceAndSkipsMaskedKeys) {
-  ForEachIsa([](Isa) {
-    for (int64_t rows : kRows)
-      for (int64_t keys : kKeys)
-        for (int64_t n : kDims) {
-          const int64_t ld_p = keys + 1, ld_v = n + 3, ld_acc = n + 2, ld_scale = 2;
-          auto p = RandomVector(rows * ld_p, 3, 0.f, 1.f);
-          const auto v = RandomInt8(keys * ld_v, 4);
-          auto scale = RandomVector(keys * ld_scale, 7, 0.001f, 0.02f);
-          // Key 0 is masked in every row and its scale is NaN (an empty slot).
-          for (int64_t r = 0; r < rows; ++r) p[r * ld_p] = 0.f;
-          scale[0] = std::numeric_limits<float>::quiet_NaN();
-          auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
-          AttnAccumulateI8(p.data(), ld_p, rows, v.data(), ld_v, scale.data(), ld_scale, keys, n, acc.data(),
-                           ld_acc);
-          ref::AttnAccumulateI8(p.data(), ld_p, rows, v.data(), ld_v, scale.data(), ld_scale, keys, n,
-                                acc_ref.data(), ld_acc);
-          for (size_t i = 0; i < acc.size(); ++i) {
-            ASSERT_FALSE(std::isnan(acc[i])) << i;
-            ASSERT_NEAR(acc[i], acc_ref[i], 1e-6 * (keys + 1) * 2.6) << rows << " " << keys << " " << n << " " << i;
-          }
-          // The reference: p * scale times the integer row.
-          for (int64_t r = 0; r < rows && keys > 1; ++r) {
-            std::vector<float> one(ld_acc, 0.f), one_ref(ld_acc, 0.f);
-            std::vector<float> p1(ld_p, 0.f);
-            p1[1] = p[r * ld_p + 1];
-            ref::AttnAccumulateI8(p1.data(), ld_p, 1, v.data(), ld_v, scale.data(), ld_scale, keys, n, one.data(),
-                                  ld_acc);
-            for (int64_t i = 0; i < n; ++i) one_ref[i] = p1[1] * scale[ld_scale] * v[ld_v + i];
-            for (int64_t i = 0; i < n; ++i) ASSERT_FLOAT_EQ(one[i], one_ref[i]) << i;
-          }
-        }
+  ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
+    const int64_t ld_p = keys + 1, ld_v = n + 3, ld_acc = n + 2, ld_scale = 2;
+    auto p = RandomVector(rows * ld_p, 3, 0.f, 1.f);
+    const auto v = RandomInt8(keys * ld_v, 4);
+    auto scale = RandomVector(keys * ld_scale, 7, 0.001f, 0.02f);
+    // Key 0 is masked in every row and its scale is NaN (an empty slot).
+    for (int64_t r = 0; r < rows; ++r) p[r * ld_p] = 0.f;
+    scale[0] = std::numeric_limits<float>::quiet_NaN();
+    auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
+    AttnAccumulateI8(p.data(), ld_p, rows, v.data(), ld_v, scale.data(), ld_scale, keys, n, acc.data(),
+                     ld_acc);
+    ref::AttnAccumulateI8(p.data(), ld_p, rows, v.data(), ld_v, scale.data(), ld_scale, keys, n,
+                          acc_ref.data(), ld_acc);
+    for (size_t i = 0; i < acc.size(); ++i) {
+      ASSERT_FALSE(std::isnan(acc[i])) << i;
+      ASSERT_NEAR(acc[i], acc_ref[i], 1e-6 * (keys + 1) * 2.6) << rows << " " << keys << " " << n << " " << i;
+    }
+    // The reference: p * scale times the integer row.
+    for (int64_t r = 0; r < rows && keys > 1; ++r) {
+      std::vector<float> one(ld_acc, 0.f), one_ref(ld_acc, 0.f);
+      std::vector<float> p1(ld_p, 0.f);
+      p1[1] = p[r * ld_p + 1];
+      ref::AttnAccumulateI8(p1.data(), ld_p, 1, v.data(), ld_v, scale.data(), ld_scale, keys, n, one.data(),
+                            ld_acc);
+      for (int64_t i = 0; i < n; ++i) one_ref[i] = p1[1] * scale[ld_scale] * v[ld_v + i];
+      for (int64_t i = 0; i < n; ++i) ASSERT_FLOAT_EQ(one[i], one_ref[i]) << i;
+    }
   });
 }
 
