@@ -18,7 +18,8 @@ class WeightBuffer {
   // 2 MiB page only when it is first written (a KV cache sized for a long
   // context costs nothing until used).
   enum class Fill { kZero, kLazy };
-  // 2 MiB aligned; huge pages are a hint the OS may refuse.
+  // 2 MiB aligned, huge pages asked for (a hint the OS may refuse); a buffer
+  // below 2 MiB is only 64-byte aligned, as rounding it up would waste memory.
   explicit WeightBuffer(size_t bytes, Fill fill = Fill::kZero);
   ~WeightBuffer();
   WeightBuffer(WeightBuffer&& other) noexcept;
