@@ -20,7 +20,8 @@ WeightBuffer::WeightBuffer(size_t bytes, Fill fill) : size_(bytes) {
   data_ = static_cast<uint8_t*>(std::aligned_alloc(align, rounded));
   if (data_ == nullptr) throw std::bad_alloc();
   if (align == kHugePage) madvise(data_, rounded, MADV_HUGEPAGE);  // a hint: fine if refused
-  if (fill == Fill::kZero) std::memset(data_, 0, rounded);  // fault the pages in now, as huge pages
+  // Fault the pages in now (as huge pages where asked for).
+  if (fill == Fill::kZero || align != kHugePage) std::memset(data_, 0, rounded);
 }
 
 WeightBuffer::~WeightBuffer() { std::free(data_); }
