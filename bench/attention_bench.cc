@@ -62,7 +62,7 @@ void BM_DecodeAttention(benchmark::State& state) {
 BENCHMARK(BM_DecodeAttention)
     ->ArgsProduct({{static_cast<int>(KvDType::kF32), static_cast<int>(KvDType::kF16), static_cast<int>(KvDType::kBF16),
                     static_cast<int>(KvDType::kI8)},
-                   {4096, 32768},
+                   {512, 4096, 32768},
                    {1, 2},
                    {4}})
     ->ArgNames({"dtype", "N", "threads", "layers"})
