@@ -1,10 +1,11 @@
-// Decode attention at long context: one query token (gemma-3-270m / 1b
-// shape: 4 heads sharing 1 KV head of 256) against N cached keys, per KV
-// cache dtype. Each iteration visits the caches of `layers` layers in turn,
-// as a decode step does, so at 32K they exceed the last-level cache and
-// stream from memory (one 32K f16 cache is 32 MiB, about an L3). Reports the
-// KV bytes read per second; the time per layer times the number of global
-// layers is the per-token cost of a long context.
+// Decode attention: one query token (gemma-3-270m / 1b shape: 4 heads
+// sharing 1 KV head of 256) against N cached keys (512: a sliding window;
+// 4K and 32K: long context), per KV cache dtype. Each iteration visits the
+// caches of `layers` layers in turn, as a decode step does, so at 32K they
+// exceed the last-level cache and stream from memory (one 32K f16 cache is
+// 32 MiB, about an L3). Reports the KV bytes read per second; the time per
+// layer times the number of global layers is the per-token cost of a long
+// context.
 //
 //   build/bench/attention_bench --benchmark_filter=N:32768
 #include <benchmark/benchmark.h>
