@@ -26,6 +26,7 @@
 #include "kernels/function_ref.h"
 #include "kernels/machine_limits.h"
 #include "kernels/thread_pool.h"
+#include "model/attention.h"
 #include "runtime/engine.h"
 #include "runtime/prompt_builder.h"
 #include "runtime/sampler.h"
@@ -62,6 +63,25 @@ double StackMatrixMacs(const Stack& s) {
       n += static_cast<double>(m->rows) * m->cols;
   }
   return n;
+}
+
+// Multiply-adds of a prompt's attention: per layer and query, its visible
+// keys times heads x head_dim, twice (scores, weighted values). Queries at
+// positions [0, n), keys the same n tokens: causal (Gemma 3, the T5Gemma 2
+// decoder) or bidirectional (the encoder), sliding layers within their
+// window. Counted exactly, as the prefill does them (no T x T matrix).
+double PromptAttentionMacs(const TextConfig& cfg, bool causal, int64_t n) {
+  double macs = 0;
+  for (int l = 0; l < cfg.num_layers; ++l) {
+    AttnMask mask;
+    mask.causal = causal;
+    mask.window = cfg.layer_types[l] == LayerKind::kSliding ? cfg.sliding_window : 0;
+    const DistanceRange d = VisibleDistances(mask);  // visible when lo <= query - key <= hi
+    int64_t keys = 0;
+    for (int64_t q = 0; q < n; ++q) keys += std::min(n - 1, q - d.lo) - std::max<int64_t>(0, q - d.hi) + 1;
+    macs += 2.0 * static_cast<double>(keys) * cfg.num_heads * cfg.head_dim;
+  }
+  return macs;
 }
 
 // "Q4_0" when every matrix of the model has that dtype, else "Q4_0+BF16" style.
@@ -249,6 +269,9 @@ void AddBenchCommand(CLI::App& app) {
     const Stack& pre = pre_stack;
     double prefill_flops = 2.0 * StackMatrixMacs(pre);
     if (!engine->is_encoder_decoder()) prefill_flops += 2.0 * head.rows * head.cols / *prompt_tokens;  // last row
+    const double attention_flops =
+        2.0 * PromptAttentionMacs(pre.cfg(), !engine->is_encoder_decoder(), *prompt_tokens) / *prompt_tokens;
+    prefill_flops += attention_flops;
     // Vision: decode + preprocess + SigLIP tower + projector for one image.
     double image_s = -1;
     if (!image->empty()) {
@@ -286,6 +309,7 @@ void AddBenchCommand(CLI::App& app) {
           {"decode_roofline_fraction_segments", timing.segment_fractions},
           {"decode_cpu_share", cpu_share},
           {"prefill_flops_per_token", prefill_flops},
+          {"prefill_attention_flops_per_token", attention_flops},
           {"prefill_peak_fraction", prefill_frac},
           {"prefill_fma_peak_fraction", prefill_fma_frac},
           {"compute", ComputeModeName(compute)},
@@ -311,9 +335,9 @@ void AddBenchCommand(CLI::App& app) {
       std::printf("\ncompute: %s activations in prefill products\n", ComputeModeName(compute));
       std::printf("weights: layers %s, embedding %s, %s (loaded in %.2f s)\n", layers_dtype.c_str(),
                   embed_dtype.c_str(), copied ? "in huge pages" : "read through the mmap", load_s);
-      std::printf("%s: %d tokens, %.1f tok/s (%.1f%% of the f32 FMA peak",
+      std::printf("%s: %d tokens, %.1f tok/s, %.1f MFLOP/token (%.0f%% in attention) (%.1f%% of the f32 FMA peak",
                   engine->is_encoder_decoder() ? "encoder prefill" : "prefill", *prompt_tokens, prefill_tps,
-                  100 * prefill_fma_frac);
+                  prefill_flops / 1e6, 100 * attention_flops / prefill_flops, 100 * prefill_fma_frac);
       if (matrix_peak_kind != "f32 FMA") std::printf(", %.1f%% of the %s peak", 100 * prefill_frac, matrix_peak_kind.c_str());
       std::printf(")\n");
       std::printf("decode: %d tokens from position %lld, %.2f tok/s, %.1f MB/token (%.1f%% of the read bandwidth measured between its segments; "
