@@ -179,7 +179,7 @@ template <class Fn>
 void ForEachPanel(ThreadPool* pool, bool parallel, int64_t N, int64_t K, int64_t kstep, size_t scratch_floats,
                   int64_t T, float* y, int64_t ldy, Fn&& fn) {
   const int64_t panels = (N + kern::kPanelRows - 1) / kern::kPanelRows;
-  ForRows(pool, parallel, panels, 1, [&](int64_t p0, int64_t p1, int) {
+  auto run = [&](int64_t p0, int64_t p1, int) {
     float* scratch = ThreadScratch(scratch_floats);
     float* tile = K > kstep ? PanelOut::Tile(T) : nullptr;
     for (int64_t p = p0; p < p1; ++p) {
@@ -190,7 +190,16 @@ void ForEachPanel(ThreadPool* pool, bool parallel, int64_t N, int64_t K, int64_t
       for (int64_t k0 = 0; k0 < K; k0 += kstep) fn(r0, n, k0, std::min(kstep, K - k0), scratch, out, ldo);
       if (tile) PanelOut::CopyOut(tile, T, r0, n, y, ldy);
     }
-  });
+  };
+  // One panel per task (64 rows x K x T multiply-adds, far above the cost
+  // of claiming a task): ParallelFor's chunks of several panels left threads uneven where the panels do not
+  // divide evenly (N = 640: 10 panels in 5 chunks of 2, 3 against 2;
+  // 640 x 1024 and 640 x 2048 bf16 products 12-19% faster, interleaved).
+  if (parallel) {
+    pool->Run(panels, [&](int64_t p, int thread) { run(p, p + 1, thread); });
+  } else {
+    run(0, panels, 0);
+  }
 }
 
 void MatMulPanels(const kern::PanelGemmKernels& g, const float* x, int64_t T, const Mat& w, float* y,
