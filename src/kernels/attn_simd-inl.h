@@ -183,8 +183,8 @@ constexpr int kLiveKeys = 64;
 // the value rows are only loaded (no per-key read-modify-write of acc).
 // w[r * kLiveKeys + i] is row r's weight of key live[i].
 template <class V, int R, int C, Fmt KF>
-inline void AccumulateTile(const int32_t* live, int nlive, const float* w, const Elem<KF>* v, int64_t ld_v,
-                           float* acc, int64_t ld_acc) {
+inline void AccumulateTile(const int32_t* live, int nlive, const float* w, int64_t ld_w, const Elem<KF>* v,
+                           int64_t ld_v, float* acc, int64_t ld_acc) {
   using F = typename V::F;
   constexpr int L = V::kLanes;
   F a[R][C];
@@ -193,12 +193,12 @@ inline void AccumulateTile(const int32_t* live, int nlive, const float* w, const
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) a[r][c] = V::Zero();
   for (int i = 0; i < nlive; ++i) {
-    const Elem<KF>* vj = v + live[i] * ld_v;
+    const Elem<KF>* vj = v + (live ? live[i] : i) * ld_v;
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
       const F x = LoadKV<V, KF>(vj + c * L);
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) a[r][c] = V::Fma(V::Set1(w[r * kLiveKeys + i]), x, a[r][c]);
+      for (int r = 0; r < R; ++r) a[r][c] = V::Fma(V::Set1(w[r * ld_w + i]), x, a[r][c]);
     }
   }
 #pragma GCC unroll 8
@@ -212,10 +212,22 @@ inline void AccumulateTile(const int32_t* live, int nlive, const float* w, const
 
 template <class V, int R, Fmt KF>
 inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, const float* scale,
-                           int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc) {
+                           int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc, bool dense) {
   constexpr int L = V::kLanes;
   // R x C accumulators + R weights + 1 value vector fit the register file.
   constexpr int C = R * 4 + R + 1 <= V::kRegs ? 4 : 2;
+  if (dense) {
+    // Every weight nonzero: the keys in order, the weights read in place.
+    int64_t i = 0;
+    for (; i + C * L <= n; i += C * L)
+      AccumulateTile<V, R, C, KF>(nullptr, static_cast<int>(keys), p, ld_p, v + i, ld_v, acc + i, ld_acc);
+    for (; i + L <= n; i += L)
+      AccumulateTile<V, R, 1, KF>(nullptr, static_cast<int>(keys), p, ld_p, v + i, ld_v, acc + i, ld_acc);
+    for (int r = 0; r < R && i < n; ++r)
+      for (int64_t k = 0; k < keys; ++k)
+        for (int64_t t = i; t < n; ++t) acc[r * ld_acc + t] += p[r * ld_p + k] * WidenKV<KF>(v[k * ld_v + t]);
+    return;
+  }
   int32_t live[kLiveKeys];
   alignas(64) float w[R * kLiveKeys];
   for (int64_t j0 = 0; j0 < keys; j0 += kLiveKeys) {
@@ -231,8 +243,9 @@ inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int6
     }
     if (nlive == 0) continue;
     int64_t i = 0;
-    for (; i + C * L <= n; i += C * L) AccumulateTile<V, R, C, KF>(live, nlive, w, v + i, ld_v, acc + i, ld_acc);
-    for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(live, nlive, w, v + i, ld_v, acc + i, ld_acc);
+    for (; i + C * L <= n; i += C * L)
+      AccumulateTile<V, R, C, KF>(live, nlive, w, kLiveKeys, v + i, ld_v, acc + i, ld_acc);
+    for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(live, nlive, w, kLiveKeys, v + i, ld_v, acc + i, ld_acc);
     for (int r = 0; r < R && i < n; ++r)
       for (int k = 0; k < nlive; ++k)
         for (int64_t t = i; t < n; ++t)
@@ -243,14 +256,24 @@ inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int6
 template <class V, Fmt KF>
 void AccumulateScaled(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>* v, int64_t ld_v, const float* scale,
                       int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc) {
+  // No zero weight (no masked or underflowed key) and no per-key scale: the
+  // tiles read the weights in place instead of gathering the live keys
+  // and their weights per pass of rows (a fifth of the f32 accumulate's
+  // time at 32 rows x 32 keys).
+  bool dense = KF != Fmt::kI8 && keys <= kLiveKeys;
+  for (int64_t r = 0; r < rows && dense; ++r) {
+    bool all = true;
+    for (int64_t j = 0; j < keys; ++j) all &= p[r * ld_p + j] != 0.0f;
+    dense = all;
+  }
   // 4 rows per pass: each value row is loaded (and widened) once per 4 rows.
   int64_t r = 0;
   for (; r + 4 <= rows; r += 4)
-    AccumulateRows<V, 4, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc);
+    AccumulateRows<V, 4, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense);
   for (; r + 2 <= rows; r += 2)
-    AccumulateRows<V, 2, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc);
+    AccumulateRows<V, 2, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense);
   for (; r < rows; ++r)
-    AccumulateRows<V, 1, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc);
+    AccumulateRows<V, 1, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense);
 }
 
 template <class V, Fmt KF>
@@ -302,8 +325,11 @@ void AttnSoftmaxSimd(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* 
   for (int64_t r = 0; r < rows; ++r) {
     float* sr = s + r * ld_s;
     float tail[L];  // the last partial vector, padded with -inf (exp: 0)
-    for (int j = 0; j < L; ++j) tail[j] = full + j < keys ? sr[full + j] : kNegInf;
-    F mx = V::Load(tail);
+    F mx = V::Set1(kNegInf);
+    if (full < keys) {
+      for (int j = 0; j < L; ++j) tail[j] = full + j < keys ? sr[full + j] : kNegInf;
+      mx = V::Load(tail);
+    }
     for (int64_t j = 0; j < full; j += L) mx = V::Max(mx, V::Load(sr + j));
     const float bm = V::ReduceMax(mx);
     c[r] = 1.0f;
