@@ -253,6 +253,9 @@ inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int6
   }
 }
 
+// The most weights AccumulateScaled scales in place for int8 (32 rows x 64 keys).
+constexpr int64_t kMaxScaledWeights = 32 * kLiveKeys;
+
 template <class V, Fmt KF>
 void AccumulateScaled(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>* v, int64_t ld_v, const float* scale,
                       int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc) {
@@ -260,11 +263,20 @@ void AccumulateScaled(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>
   // tiles read the weights in place instead of gathering the live keys
   // and their weights per pass of rows (a fifth of the f32 accumulate's
   // time at 32 rows x 32 keys).
-  bool dense = KF != Fmt::kI8 && keys <= kLiveKeys;
+  bool dense = keys <= kLiveKeys && (KF != Fmt::kI8 || rows * keys <= kMaxScaledWeights);
   for (int64_t r = 0; r < rows && dense; ++r) {
     bool all = true;
     for (int64_t j = 0; j < keys; ++j) all &= p[r * ld_p + j] != 0.0f;
     dense = all;
+  }
+  // int8: every key visible, so every scale is a stored one; the weights
+  // times their key's scale, as the gathering path computes them.
+  alignas(64) float scaled[KF == Fmt::kI8 ? kMaxScaledWeights : 1];
+  if (KF == Fmt::kI8 && dense) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < keys; ++j) scaled[r * keys + j] = p[r * ld_p + j] * scale[j * ld_scale];
+    p = scaled;
+    ld_p = keys;
   }
   // 4 rows per pass: each value row is loaded (and widened) once per 4 rows.
   int64_t r = 0;
