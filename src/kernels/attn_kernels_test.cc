@@ -44,14 +44,19 @@ TEST(AttnKernels, ScoresMatchReference) {
   });
 }
 
+// Each accumulate test runs with key 0 masked (a zero weight in every row:
+// the kernels gather the live keys) and with every key live (the weights
+// are read in place).
+const bool kMaskKey0[] = {true, false};
+
 TEST(AttnKernels, AccumulateMatchesReferenceAndSkipsMaskedKeys) {
-  ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
+  for (const bool masked : kMaskKey0) ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
     const int64_t ld_p = keys + 1, ld_v = n + 3, ld_acc = n + 2;
     auto p = RandomVector(rows * ld_p, 3, 0.f, 1.f);
     auto v = RandomVector(keys * ld_v, 4);
     // Key 0 is masked in every row and its value row is garbage.
-    for (int64_t r = 0; r < rows; ++r) p[r * ld_p] = 0.f;
-    for (int64_t i = 0; i < n; ++i) v[i] = std::numeric_limits<float>::quiet_NaN();
+    for (int64_t r = 0; r < rows && masked; ++r) p[r * ld_p] = 0.f;
+    for (int64_t i = 0; i < n && masked; ++i) v[i] = std::numeric_limits<float>::quiet_NaN();
     auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
     AttnAccumulate(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc.data(), ld_acc);
     ref::AttnAccumulate(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc_ref.data(), ld_acc);
@@ -109,13 +114,13 @@ TEST(AttnKernels, Scores16BitMatchReference) {
 TEST(AttnKernels, Accumulate16BitMatchesReferenceAndSkipsMaskedKeys) {
   for (const Format16& f : kFormats16) {
     SCOPED_TRACE(f.name);
-    ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
+    for (const bool masked : kMaskKey0) ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
       const int64_t ld_p = keys + 1, ld_v = n + 3, ld_acc = n + 2;
       auto p = RandomVector(rows * ld_p, 3, 0.f, 1.f);
       auto v = Narrow(f, RandomVector(keys * ld_v, 4));
       // Key 0 is masked in every row and its value row is NaN.
-      for (int64_t r = 0; r < rows; ++r) p[r * ld_p] = 0.f;
-      for (int64_t i = 0; i < n; ++i) v[i] = f.nan;
+      for (int64_t r = 0; r < rows && masked; ++r) p[r * ld_p] = 0.f;
+      for (int64_t i = 0; i < n && masked; ++i) v[i] = f.nan;
       auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
       f.accumulate(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc.data(), ld_acc);
       f.accumulate_ref(p.data(), ld_p, rows, v.data(), ld_v, keys, n, acc_ref.data(), ld_acc);
@@ -190,14 +195,14 @@ TEST(AttnKernels, QuantizeRowsInt8RoundsToNearest) {
 }
 
 TEST(AttnKernels, AccumulateInt8MatchesReferenceAndSkipsMaskedKeys) {
-  ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
+  for (const bool masked : kMaskKey0) ForEachIsaAndShape([&](int64_t rows, int64_t keys, int64_t n) {
     const int64_t ld_p = keys + 1, ld_v = n + 3, ld_acc = n + 2, ld_scale = 2;
     auto p = RandomVector(rows * ld_p, 3, 0.f, 1.f);
     const auto v = RandomInt8(keys * ld_v, 4);
     auto scale = RandomVector(keys * ld_scale, 7, 0.001f, 0.02f);
     // Key 0 is masked in every row and its scale is NaN (an empty slot).
-    for (int64_t r = 0; r < rows; ++r) p[r * ld_p] = 0.f;
-    scale[0] = std::numeric_limits<float>::quiet_NaN();
+    for (int64_t r = 0; r < rows && masked; ++r) p[r * ld_p] = 0.f;
+    if (masked) scale[0] = std::numeric_limits<float>::quiet_NaN();
     auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
     AttnAccumulateI8(p.data(), ld_p, rows, v.data(), ld_v, scale.data(), ld_scale, keys, n, acc.data(),
                      ld_acc);
