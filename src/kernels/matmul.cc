@@ -192,9 +192,10 @@ void ForEachPanel(ThreadPool* pool, bool parallel, int64_t N, int64_t K, int64_t
     }
   };
   // One panel per task (64 rows x K x T multiply-adds, far above the cost
-  // of claiming a task): ParallelFor's chunks of several panels left threads uneven where the panels do not
-  // divide evenly (N = 640: 10 panels in 5 chunks of 2, 3 against 2;
-  // 640 x 1024 and 640 x 2048 bf16 products 12-19% faster, interleaved).
+  // of claiming a task): ParallelFor's chunks of several panels left the
+  // threads uneven where the panels do not divide evenly (N = 640: 10
+  // panels in 5 chunks of 2, 3 against 2; 640 x 1024 and 640 x 2048 bf16
+  // products 12-19% faster, interleaved).
   if (parallel) {
     pool->Run(panels, [&](int64_t p, int thread) { run(p, p + 1, thread); });
   } else {
