@@ -72,6 +72,11 @@ __m128 Reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
+// The sum of a's lanes in the order Reduce4 sums each of its four: a row
+// left over after the quads gets the bits it would get inside a quad, so
+// results do not depend on where the pool's chunks cut the rows.
+float QuadOrderSum(__m256 a) { return _mm_cvtss_f32(Reduce4(a, a, a, a)); }
+
 // Writes (or adds) the R <= 4 row sums of each token: y[t*ldy + r].
 template <int R, int TT>
 void StoreRowSums(const __m256 (&acc)[R][TT], float* y, int64_t ldy, int rows, bool accumulate) {
@@ -88,7 +93,7 @@ void StoreRowSums(const __m256 (&acc)[R][TT], float* y, int64_t ldy, int rows, b
       for (int r = 0; r < rows; ++r) yt[r] = accumulate ? yt[r] + sums[r] : sums[r];
     } else {
       for (int r = 0; r < R && r < rows; ++r) {
-        const float s = ReduceAdd(acc[r][t]);
+        const float s = QuadOrderSum(acc[r][t]);
         yt[r] = accumulate ? yt[r] + s : s;
       }
     }

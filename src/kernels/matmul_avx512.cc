@@ -85,7 +85,7 @@ void StoreRowSums(const __m512 (&acc)[R][TT], float* y, int64_t ldy, int rows, b
       _mm_mask_storeu_ps(yt, m, s);
     } else {
       for (int r = 0; r < R && r < rows; ++r) {
-        const float s = _mm512_reduce_add_ps(acc[r][t]);
+        const float s = QuadOrderSum(acc[r][t]);
         yt[r] = accumulate ? yt[r] + s : s;
       }
     }
