@@ -210,6 +210,20 @@ TEST(CliInitRandom, VisionModelBenchAndImageInput) {
   for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s", "read_bandwidth_gb_s",
                           "decode_roofline_fraction", "image_seconds"})
     EXPECT_TRUE(j.contains(key)) << key;
+  // Attention FLOPs per prompt token, counted here key by key from the
+  // config: scores and weighted values over each causal query's visible keys
+  // (sliding layers: distance below the window).
+  {
+    const json cfg = json::parse(std::ifstream("tests/data/golden/gemma3-mm-tiny-a/config.json"))["text_config"];
+    const int64_t n = 8, window = cfg["sliding_window"];
+    const int64_t per_key = 2 * 2 * cfg["num_attention_heads"].get<int64_t>() * cfg["head_dim"].get<int64_t>();
+    int64_t flops = 0;
+    for (const auto& kind : cfg["layer_types"])
+      for (int64_t q = 0; q < n; ++q)
+        for (int64_t k = 0; k <= q; ++k)
+          if (kind == "full_attention" || q - k < window) flops += per_key;
+    EXPECT_DOUBLE_EQ(j["prefill_attention_flops_per_token"].get<double>(), static_cast<double>(flops) / n);
+  }
   // An image's 4 soft tokens (id 502 in this config) inside the ids given;
   // the PNG is resized to the tower's 56 px.
   r = RunGemma("generate --model " + out + " --ids 2,5,500,502,502,502,502,501,7 --image " +
