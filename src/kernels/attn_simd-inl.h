@@ -216,18 +216,20 @@ inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int6
   constexpr int L = V::kLanes;
   // R x C accumulators + R weights + 1 value vector fit the register file.
   constexpr int C = R * 4 + R + 1 <= V::kRegs ? 4 : 2;
-  if (dense) {
-    // Every weight nonzero: the keys in order, the weights read in place.
+  // The tiles over the value columns for `nlive` keys: live[i] (null: key
+  // i) with row r's weight w[r * ld_w + i].
+  auto tiles = [&](const int32_t* live, int nlive, const float* w, int64_t ld_w) {
     int64_t i = 0;
     for (; i + C * L <= n; i += C * L)
-      AccumulateTile<V, R, C, KF>(nullptr, static_cast<int>(keys), p, ld_p, v + i, ld_v, acc + i, ld_acc);
-    for (; i + L <= n; i += L)
-      AccumulateTile<V, R, 1, KF>(nullptr, static_cast<int>(keys), p, ld_p, v + i, ld_v, acc + i, ld_acc);
+      AccumulateTile<V, R, C, KF>(live, nlive, w, ld_w, v + i, ld_v, acc + i, ld_acc);
+    for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(live, nlive, w, ld_w, v + i, ld_v, acc + i, ld_acc);
     for (int r = 0; r < R && i < n; ++r)
-      for (int64_t k = 0; k < keys; ++k)
-        for (int64_t t = i; t < n; ++t) acc[r * ld_acc + t] += p[r * ld_p + k] * WidenKV<KF>(v[k * ld_v + t]);
-    return;
-  }
+      for (int k = 0; k < nlive; ++k)
+        for (int64_t t = i; t < n; ++t)
+          acc[r * ld_acc + t] += w[r * ld_w + k] * WidenKV<KF>(v[(live ? live[k] : k) * ld_v + t]);
+  };
+  // Every weight nonzero: the keys in order, the weights read in place.
+  if (dense) return tiles(nullptr, static_cast<int>(keys), p, ld_p);
   int32_t live[kLiveKeys];
   alignas(64) float w[R * kLiveKeys];
   for (int64_t j0 = 0; j0 < keys; j0 += kLiveKeys) {
@@ -241,15 +243,7 @@ inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int6
       for (int r = 0; r < R; ++r) w[r * kLiveKeys + nlive] = KF == Fmt::kI8 ? p[r * ld_p + j] * sc : p[r * ld_p + j];
       live[nlive++] = static_cast<int32_t>(j);
     }
-    if (nlive == 0) continue;
-    int64_t i = 0;
-    for (; i + C * L <= n; i += C * L)
-      AccumulateTile<V, R, C, KF>(live, nlive, w, kLiveKeys, v + i, ld_v, acc + i, ld_acc);
-    for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(live, nlive, w, kLiveKeys, v + i, ld_v, acc + i, ld_acc);
-    for (int r = 0; r < R && i < n; ++r)
-      for (int k = 0; k < nlive; ++k)
-        for (int64_t t = i; t < n; ++t)
-          acc[r * ld_acc + t] += w[r * kLiveKeys + k] * WidenKV<KF>(v[live[k] * ld_v + t]);
+    if (nlive > 0) tiles(live, nlive, w, kLiveKeys);
   }
 }
 

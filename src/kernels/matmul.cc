@@ -66,7 +66,9 @@ kern::WeightView ViewOf(const Mat& w) {
   return {w.dtype, static_cast<const uint8_t*>(w.data), w.row_bytes(), w.cols};
 }
 
-// A per-thread, 64-byte aligned buffer of at least `floats` floats.
+// A per-thread, 64-byte aligned buffer of at least `floats` floats; each
+// Slot is a buffer of its own (a panel's pack and its output tile at once).
+template <int Slot = 0>
 float* ThreadScratch(size_t floats) {
   thread_local std::vector<float> buffer;
   if (buffer.size() < floats + 16) buffer.resize(floats + 16);
@@ -74,29 +76,19 @@ float* ThreadScratch(size_t floats) {
   return reinterpret_cast<float*>((p + 63) & ~uintptr_t{63});
 }
 
-// A panel's output for every token, [T][kPanelRows], accumulated over its
-// k ranges and then copied to y. Accumulating in y itself reloads rows N
-// floats apart, and where N is a power of two (2048, 1024, 256: q, k, v,
-// gate/up of the Gemma 3 shapes) those rows share a few cache sets, so the
-// reloads miss L2: the f32 micro-kernel fell from 209 to 183 GFLOP/s per
-// thread at N = 2048 against a contiguous tile (whole bf16 products,
-// interleaved runs, 2 threads: 2048 x 640 +6%, 1152 x 6912 +9%).
-class PanelOut {
- public:
-  // Per thread, grown once; 64-byte aligned.
-  static float* Tile(int64_t T) {
-    thread_local std::vector<float> buffer;
-    const size_t floats = static_cast<size_t>(T * kern::kPanelRows);
-    if (buffer.size() < floats + 16) buffer.resize(floats + 16);
-    const uintptr_t p = reinterpret_cast<uintptr_t>(buffer.data());
-    return reinterpret_cast<float*>((p + 63) & ~uintptr_t{63});
-  }
-  // Rows [r0, r0 + n) of y (row stride ldy) from the tile.
-  static void CopyOut(const float* tile, int64_t T, int64_t r0, int n, float* y, int64_t ldy) {
-    for (int64_t t = 0; t < T; ++t)
-      std::memcpy(y + t * ldy + r0, tile + t * kern::kPanelRows, static_cast<size_t>(n) * sizeof(float));
-  }
-};
+// A panel's output for every token, [T][kPanelRows], is accumulated over its
+// k ranges in a per-thread tile (ThreadScratch<1>) and then copied to y.
+// Accumulating in y itself reloads rows N floats apart, and where N is a
+// power of two (2048, 1024, 256: q, k, v, gate/up of the Gemma 3 shapes)
+// those rows share a few cache sets, so the reloads miss L2: the f32
+// micro-kernel fell from 209 to 183 GFLOP/s per thread at N = 2048 against a
+// contiguous tile (whole bf16 products, interleaved runs, 2 threads: 2048 x
+// 640 +6%, 1152 x 6912 +9%). Copies rows [r0, r0 + n) of y (row stride ldy)
+// from the tile.
+void CopyPanelOut(const float* tile, int64_t T, int64_t r0, int n, float* y, int64_t ldy) {
+  for (int64_t t = 0; t < T; ++t)
+    std::memcpy(y + t * ldy + r0, tile + t * kern::kPanelRows, static_cast<size_t>(n) * sizeof(float));
+}
 
 bool UsePool(ThreadPool* pool, const Mat& w, int64_t T) {
   return pool != nullptr && pool->num_threads() > 1 &&
@@ -172,7 +164,7 @@ constexpr int64_t kPanelBlocks = 16;
 // pool; per panel of kPanelRows rows, fn(r0, n, k0, kc, scratch, out, ldo)
 // for each range of `kstep` columns (the kernel packs it once and runs every
 // token over it, adding to out after the first range). out is y + r0 (ldo =
-// ldy) where one range covers K, else a PanelOut tile (ldo = kPanelRows)
+// ldy) where one range covers K, else a CopyPanelOut tile (ldo = kPanelRows)
 // copied to y after the last. scratch: `scratch_floats` floats per thread,
 // 64-byte aligned.
 template <class Fn>
@@ -181,14 +173,14 @@ void ForEachPanel(ThreadPool* pool, bool parallel, int64_t N, int64_t K, int64_t
   const int64_t panels = (N + kern::kPanelRows - 1) / kern::kPanelRows;
   auto run = [&](int64_t p0, int64_t p1, int) {
     float* scratch = ThreadScratch(scratch_floats);
-    float* tile = K > kstep ? PanelOut::Tile(T) : nullptr;
+    float* tile = K > kstep ? ThreadScratch<1>(static_cast<size_t>(T * kern::kPanelRows)) : nullptr;
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t r0 = p * kern::kPanelRows;
       const int n = static_cast<int>(std::min<int64_t>(kern::kPanelRows, N - r0));
       float* out = tile ? tile : y + r0;
       const int64_t ldo = tile ? kern::kPanelRows : ldy;
       for (int64_t k0 = 0; k0 < K; k0 += kstep) fn(r0, n, k0, std::min(kstep, K - k0), scratch, out, ldo);
-      if (tile) PanelOut::CopyOut(tile, T, r0, n, y, ldy);
+      if (tile) CopyPanelOut(tile, T, r0, n, y, ldy);
     }
   };
   // One panel per task (64 rows x K x T multiply-adds, far above the cost
