@@ -164,8 +164,8 @@ constexpr int64_t kPanelBlocks = 16;
 // pool; per panel of kPanelRows rows, fn(r0, n, k0, kc, scratch, out, ldo)
 // for each range of `kstep` columns (the kernel packs it once and runs every
 // token over it, adding to out after the first range). out is y + r0 (ldo =
-// ldy) where one range covers K, else a CopyPanelOut tile (ldo = kPanelRows)
-// copied to y after the last. scratch: `scratch_floats` floats per thread,
+// ldy) where one range covers K, else the thread's panel output tile
+// (ThreadScratch<1>, ldo = kPanelRows) copied to y after the last. scratch: `scratch_floats` floats per thread,
 // 64-byte aligned.
 template <class Fn>
 void ForEachPanel(ThreadPool* pool, bool parallel, int64_t N, int64_t K, int64_t kstep, size_t scratch_floats,
