@@ -25,6 +25,14 @@ enum class Fmt { kF32, kBF16, kF16, kI8 };
 template <Fmt KF>
 using Elem = std::conditional_t<KF == Fmt::kF32, float, std::conditional_t<KF == Fmt::kI8, int8_t, uint16_t>>;
 
+#ifndef GEMMA_PF_BLOCKS
+#define GEMMA_PF_BLOCKS 4
+#endif
+#ifndef GEMMA_ATTN_PF_HINT
+#define GEMMA_ATTN_PF_HINT _MM_HINT_T1
+#endif
+constexpr auto kPrefetchHint = GEMMA_ATTN_PF_HINT;
+
 template <class V, Fmt KF>
 inline typename V::F LoadKV(const Elem<KF>* p) {
   if constexpr (KF == Fmt::kF32) return V::Load(p);
@@ -47,6 +55,20 @@ inline float WidenKV(Elem<KF> x) {
   }
 }
 
+// Decode walks a cache block by block with few query rows: the first pass
+// of rows prefetches each line it reads `keys` rows further on (the next
+// block), spread over its loads, so the next block streams in while this
+// one is computed. A synchronous pass that touched the block first, or the
+// next block prefetched at once, kept the loads apart from the arithmetic
+// (attention_bench, 2 threads: f16 at 32K keys -30%, int8 -12%, 4K -10%).
+// Many rows (prefill) reuse each block, so they skip it.
+constexpr int64_t kPrefetchMaxRows = 4;
+inline int64_t PrefetchRows(int64_t r, int64_t rows, int64_t keys) {
+  return r == 0 && rows <= kPrefetchMaxRows ? keys : 0;
+}
+// Prefetches never fault: the rows past the end of a cache are harmless.
+inline void Prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+
 // The R x K accumulators of a score tile to their sums: four keys' sums
 // reduced together (one shuffle tree instead of four) when K is 4.
 template <int R, int K, class Acc, class T, class Reduce4, class Reduce1>
@@ -65,7 +87,7 @@ inline void ReduceTile(const Acc (&acc)[R][K], T (&x)[R][K], Reduce4 reduce4, Re
 // the R*K independent accumulators hide the FMA latency.
 template <class V, int R, int K, Fmt KF>
 inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, int64_t n, float* s,
-                      int64_t ld_s) {
+                      int64_t ld_s, int64_t pf) {
   using F = typename V::F;
   constexpr int L = V::kLanes;
   F acc[R][K];
@@ -77,7 +99,10 @@ inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t l
   for (; i + L <= n; i += L) {
     F kv[K];
 #pragma GCC unroll 8
-    for (int c = 0; c < K; ++c) kv[c] = LoadKV<V, KF>(k + c * ld_k + i);
+    for (int c = 0; c < K; ++c) {
+      if (pf && (i * sizeof(Elem<KF>)) % 64 == 0) Prefetch(k + (c + pf) * ld_k + i);
+      kv[c] = LoadKV<V, KF>(k + c * ld_k + i);
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const F qv = V::Load(q + r * ld_q + i);
@@ -98,10 +123,10 @@ inline void ScoreTile(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t l
 
 template <class V, int R, Fmt KF>
 inline void ScoreRows(const float* q, int64_t ld_q, const Elem<KF>* k, int64_t ld_k, int64_t keys, int64_t n, float* s,
-                      int64_t ld_s) {
+                      int64_t ld_s, int64_t pf) {
   int64_t j = 0;
-  for (; j + 4 <= keys; j += 4) ScoreTile<V, R, 4, KF>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s);
-  for (; j < keys; ++j) ScoreTile<V, R, 1, KF>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s);
+  for (; j + 4 <= keys; j += 4) ScoreTile<V, R, 4, KF>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s, pf);
+  for (; j < keys; ++j) ScoreTile<V, R, 1, KF>(q, ld_q, k + j * ld_k, ld_k, n, s + j, ld_s, pf);
 }
 
 template <class V, Fmt KF>
@@ -110,10 +135,12 @@ void AttnScoresSimd(const float* q, int64_t ld_q, int64_t rows, const Elem<KF>* 
   // kTileRows rows per pass (the query heads of a KV head read each key once).
   constexpr int TR = V::kTileRows;
   int64_t r = 0;
-  for (; r + TR <= rows; r += TR) ScoreRows<V, TR, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
+  auto pf = [&](int64_t r) { return PrefetchRows(r, rows, keys); };
+  for (; r + TR <= rows; r += TR)
+    ScoreRows<V, TR, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s, pf(r));
   if constexpr (TR > 2)
-    for (; r + 2 <= rows; r += 2) ScoreRows<V, 2, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
-  for (; r < rows; ++r) ScoreRows<V, 1, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s);
+    for (; r + 2 <= rows; r += 2) ScoreRows<V, 2, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s, pf(r));
+  for (; r < rows; ++r) ScoreRows<V, 1, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s, pf(r));
 }
 
 // int8 scores: R query rows x K keys of integer dot products over V::kDotBytes
@@ -121,7 +148,7 @@ void AttnScoresSimd(const float* q, int64_t ld_q, int64_t rows, const Elem<KF>* 
 // int32, then the bias and the two scales applied once per score.
 template <class V, int R, int K>
 inline void ScoreTileI8(const QueryRowsI8& q, const uint8_t* k, int64_t ld_k, const float* scale, int64_t ld_scale,
-                        int64_t n, float* s, int64_t ld_s) {
+                        int64_t n, float* s, int64_t ld_s, int64_t pf) {
   using I = typename V::I;
   constexpr int B = V::kDotBytes;
   I acc[R][K];
@@ -133,7 +160,10 @@ inline void ScoreTileI8(const QueryRowsI8& q, const uint8_t* k, int64_t ld_k, co
   for (; i + B <= n; i += B) {
     decltype(V::LoadBytes(k)) kv[K];
 #pragma GCC unroll 8
-    for (int c = 0; c < K; ++c) kv[c] = V::LoadBytes(k + c * ld_k + i);
+    for (int c = 0; c < K; ++c) {
+      if (pf) Prefetch(k + (c + pf) * ld_k + i);
+      kv[c] = V::LoadBytes(k + c * ld_k + i);
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const auto qv = V::LoadBytes(q.q + r * q.ld + i);
@@ -155,11 +185,12 @@ inline void ScoreTileI8(const QueryRowsI8& q, const uint8_t* k, int64_t ld_k, co
 
 template <class V, int R>
 inline void ScoreRowsI8(const QueryRowsI8& q, const uint8_t* k, int64_t ld_k, const float* scale, int64_t ld_scale,
-                        int64_t keys, int64_t n, float* s, int64_t ld_s) {
+                        int64_t keys, int64_t n, float* s, int64_t ld_s, int64_t pf) {
   int64_t j = 0;
   for (; j + 4 <= keys; j += 4)
-    ScoreTileI8<V, R, 4>(q, k + j * ld_k, ld_k, scale + j * ld_scale, ld_scale, n, s + j, ld_s);
-  for (; j < keys; ++j) ScoreTileI8<V, R, 1>(q, k + j * ld_k, ld_k, scale + j * ld_scale, ld_scale, n, s + j, ld_s);
+    ScoreTileI8<V, R, 4>(q, k + j * ld_k, ld_k, scale + j * ld_scale, ld_scale, n, s + j, ld_s, pf);
+  for (; j < keys; ++j)
+    ScoreTileI8<V, R, 1>(q, k + j * ld_k, ld_k, scale + j * ld_scale, ld_scale, n, s + j, ld_s, pf);
 }
 
 template <class V>
@@ -167,11 +198,14 @@ void AttnScoresI8Simd(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int6
                       int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s) {
   constexpr int TR = V::kTileRows;
   auto from = [&](int64_t r) { return QueryRowsI8{q.q + r * q.ld, q.ld, q.d + r, q.sum + r}; };
+  auto pf = [&](int64_t r) { return PrefetchRows(r, rows, keys); };
   int64_t r = 0;
-  for (; r + TR <= rows; r += TR) ScoreRowsI8<V, TR>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
+  for (; r + TR <= rows; r += TR)
+    ScoreRowsI8<V, TR>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s, pf(r));
   if constexpr (TR > 2)  // 2 query heads per KV head (gemma-3-4b and larger)
-    for (; r + 2 <= rows; r += 2) ScoreRowsI8<V, 2>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
-  for (; r < rows; ++r) ScoreRowsI8<V, 1>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s);
+    for (; r + 2 <= rows; r += 2)
+      ScoreRowsI8<V, 2>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s, pf(r));
+  for (; r < rows; ++r) ScoreRowsI8<V, 1>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s, pf(r));
 }
 
 // Up to kLiveKeys keys at a time are prepared for the tiles: the keys with a
@@ -184,7 +218,7 @@ constexpr int kLiveKeys = 64;
 // w[r * kLiveKeys + i] is row r's weight of key live[i].
 template <class V, int R, int C, Fmt KF>
 inline void AccumulateTile(const int32_t* live, int nlive, const float* w, int64_t ld_w, const Elem<KF>* v,
-                           int64_t ld_v, float* acc, int64_t ld_acc) {
+                           int64_t ld_v, float* acc, int64_t ld_acc, int64_t pf) {
   using F = typename V::F;
   constexpr int L = V::kLanes;
   F a[R][C];
@@ -196,6 +230,7 @@ inline void AccumulateTile(const int32_t* live, int nlive, const float* w, int64
     const Elem<KF>* vj = v + (live ? live[i] : i) * ld_v;
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
+      if ((c * L * sizeof(Elem<KF>)) % 64 == 0 && pf) Prefetch(vj + pf * ld_v + c * L);
       const F x = LoadKV<V, KF>(vj + c * L);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) a[r][c] = V::Fma(V::Set1(w[r * ld_w + i]), x, a[r][c]);
@@ -212,7 +247,8 @@ inline void AccumulateTile(const int32_t* live, int nlive, const float* w, int64
 
 template <class V, int R, Fmt KF>
 inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, const float* scale,
-                           int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc, bool dense) {
+                           int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc, bool dense,
+                           int64_t pf) {
   constexpr int L = V::kLanes;
   // R x C accumulators + R weights + 1 value vector fit the register file.
   constexpr int C = R * 4 + R + 1 <= V::kRegs ? 4 : 2;
@@ -221,8 +257,8 @@ inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int6
   auto tiles = [&](const int32_t* live, int nlive, const float* w, int64_t ld_w) {
     int64_t i = 0;
     for (; i + C * L <= n; i += C * L)
-      AccumulateTile<V, R, C, KF>(live, nlive, w, ld_w, v + i, ld_v, acc + i, ld_acc);
-    for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(live, nlive, w, ld_w, v + i, ld_v, acc + i, ld_acc);
+      AccumulateTile<V, R, C, KF>(live, nlive, w, ld_w, v + i, ld_v, acc + i, ld_acc, pf);
+    for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(live, nlive, w, ld_w, v + i, ld_v, acc + i, ld_acc, pf);
     for (int r = 0; r < R && i < n; ++r)
       for (int k = 0; k < nlive; ++k)
         for (int64_t t = i; t < n; ++t)
@@ -273,13 +309,17 @@ void AccumulateScaled(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>
     ld_p = keys;
   }
   // 4 rows per pass: each value row is loaded (and widened) once per 4 rows.
+  auto pf = [&](int64_t r) { return PrefetchRows(r, rows, keys); };
   int64_t r = 0;
   for (; r + 4 <= rows; r += 4)
-    AccumulateRows<V, 4, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense);
+    AccumulateRows<V, 4, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense,
+                             pf(r));
   for (; r + 2 <= rows; r += 2)
-    AccumulateRows<V, 2, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense);
+    AccumulateRows<V, 2, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense,
+                             pf(r));
   for (; r < rows; ++r)
-    AccumulateRows<V, 1, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense);
+    AccumulateRows<V, 1, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense,
+                             pf(r));
 }
 
 template <class V, Fmt KF>

@@ -73,24 +73,6 @@ BlockView Classify(const AttnMask& mask, DistanceRange d, const KVSegment& seg, 
   return BlockView::kMixed;
 }
 
-// Reads one byte of every cache line of the block's K rows, then of its V
-// rows, in address order. The score and weighted-sum tiles walk a block
-// four rows or one column band at a time, which the hardware prefetchers
-// follow poorly from memory; one sequential pass streams the block into L1
-// first (int8: 16 KiB, f16: 32 KiB), ~20% faster at 32K keys than
-// prefetching the next block in software (attention_bench, this EPYC).
-void StageBlock(const KVSegment& seg, int64_t row0, int64_t keys, int64_t stride, int hd) {
-  const int64_t esize = KvDTypeSize(seg.dtype);
-  const int64_t bytes = hd * esize;
-  uint32_t sink = 0;
-  for (const void* base : {seg.k, seg.v}) {
-    const uint8_t* p = static_cast<const uint8_t*>(base) + row0 * esize;
-    for (int64_t j = 0; j < keys; ++j)
-      for (int64_t o = 0; o < bytes; o += 64) sink += *reinterpret_cast<const volatile uint8_t*>(p + j * stride * esize + o);
-  }
-  asm volatile("" : : "r"(sink));
-}
-
 // Queries [q0, q1) of one job against KV head kvh, over key blocks [b0, b1)
 // of the job's segments taken in order. Rows are (query, head of the group).
 struct Task {
@@ -173,9 +155,6 @@ void RunTask(const AttnShape& shape, const AttnJob& job, const Task& task, float
       if (view == BlockView::kNone) continue;
       float* s = scores.data();
       const int64_t row0 = k0 * kv_stride + kv_off;
-      // Decode-sized tasks only: many query rows (prefill) reuse each block
-      // enough that its loads are hidden anyway.
-      if (R <= 8) StageBlock(seg, row0, nk, kv_stride, hd);
       const uint16_t* k16 = static_cast<const uint16_t*>(seg.k) + row0;
       const int64_t scale0 = k0 * shape.kv_heads + task.kvh;  // int8: this block's first scale
       switch (seg.dtype) {
