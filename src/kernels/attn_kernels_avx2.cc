@@ -58,6 +58,7 @@ struct Avx2AttnVec {
   }
   // y where x >= lo, else 0 (also for NaN x).
   static F ZeroBelow(F x, F lo, F y) { return _mm256_and_ps(_mm256_cmp_ps(x, lo, _CMP_GE_OQ), y); }
+  static bool AnyZero(F x) { return _mm256_movemask_ps(_mm256_cmp_ps(x, Zero(), _CMP_EQ_OQ)) != 0; }
   static float ReduceMax(F v) {
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_max_ps(s, _mm_movehl_ps(s, s));

@@ -52,6 +52,7 @@ struct Avx512AttnVec {
   }
   // y where x >= lo, else 0 (also for NaN x).
   static F ZeroBelow(F x, F lo, F y) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ), y); }
+  static bool AnyZero(F x) { return _mm512_cmp_ps_mask(x, Zero(), _CMP_EQ_OQ) != 0; }
   static float ReduceMax(F v) { return _mm512_reduce_max_ps(v); }
   // The four sums of a, b, c, d into out[0..3]: halves folded, then one hadd tree.
   static void ReduceAdd4(F a, F b, F c, F d, float* out) {
