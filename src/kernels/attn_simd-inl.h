@@ -25,14 +25,6 @@ enum class Fmt { kF32, kBF16, kF16, kI8 };
 template <Fmt KF>
 using Elem = std::conditional_t<KF == Fmt::kF32, float, std::conditional_t<KF == Fmt::kI8, int8_t, uint16_t>>;
 
-#ifndef GEMMA_PF_BLOCKS
-#define GEMMA_PF_BLOCKS 4
-#endif
-#ifndef GEMMA_ATTN_PF_HINT
-#define GEMMA_ATTN_PF_HINT _MM_HINT_T1
-#endif
-constexpr auto kPrefetchHint = GEMMA_ATTN_PF_HINT;
-
 template <class V, Fmt KF>
 inline typename V::F LoadKV(const Elem<KF>* p) {
   if constexpr (KF == Fmt::kF32) return V::Load(p);
@@ -147,8 +139,9 @@ void AttnScoresSimd(const float* q, int64_t ld_q, int64_t rows, const Elem<KF>* 
 // bytes a step (unsigned K bytes by signed query bytes), reduced exactly in
 // int32, then the bias and the two scales applied once per score.
 template <class V, int R, int K>
-[[gnu::always_inline]] inline void ScoreTileI8(const QueryRowsI8& q, const uint8_t* k, int64_t ld_k, const float* scale, int64_t ld_scale,
-                        int64_t n, float* s, int64_t ld_s, int64_t pf) {
+[[gnu::always_inline]] inline void ScoreTileI8(const QueryRowsI8& q, const uint8_t* k, int64_t ld_k,
+                                               const float* scale, int64_t ld_scale, int64_t n, float* s,
+                                               int64_t ld_s, int64_t pf) {
   using I = typename V::I;
   constexpr int B = V::kDotBytes;
   I acc[R][K];
@@ -161,7 +154,7 @@ template <class V, int R, int K>
     decltype(V::LoadBytes(k)) kv[K];
 #pragma GCC unroll 8
     for (int c = 0; c < K; ++c) {
-      if (pf) Prefetch(k + (c + pf) * ld_k + i);
+      if (pf && i % 64 == 0) Prefetch(k + (c + pf) * ld_k + i);
       kv[c] = V::LoadBytes(k + c * ld_k + i);
     }
 #pragma GCC unroll 8
