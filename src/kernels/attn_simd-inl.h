@@ -218,8 +218,9 @@ constexpr int kLiveKeys = 64;
 
 // R rows x C vectors of the output held in registers over the live keys, so
 // the value rows are only loaded (no per-key read-modify-write of acc).
-// w[r * kLiveKeys + i] is row r's weight of key live[i].
-template <class V, int R, int C, Fmt KF>
+// w[r * ld_w + i] is row r's weight of key live[i] (kInOrder: of key i,
+// live unused; a compile-time choice, so the key loop has no branch).
+template <class V, int R, int C, Fmt KF, bool kInOrder>
 inline void AccumulateTile(const int32_t* live, int nlive, const float* w, int64_t ld_w, const Elem<KF>* v,
                            int64_t ld_v, float* acc, int64_t ld_acc, int64_t pf) {
   using F = typename V::F;
@@ -230,7 +231,7 @@ inline void AccumulateTile(const int32_t* live, int nlive, const float* w, int64
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) a[r][c] = V::Zero();
   for (int i = 0; i < nlive; ++i) {
-    const Elem<KF>* vj = v + (live ? live[i] : i) * ld_v;
+    const Elem<KF>* vj = v + (kInOrder ? i : live[i]) * ld_v;
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
       if ((c * L * sizeof(Elem<KF>)) % 64 == 0 && pf) Prefetch(vj + pf * ld_v + c * L);
@@ -255,20 +256,22 @@ inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int6
   constexpr int L = V::kLanes;
   // R x C accumulators + R weights + 1 value vector fit the register file.
   constexpr int C = R * 4 + R + 1 <= V::kRegs ? 4 : 2;
-  // The tiles over the value columns for `nlive` keys: live[i] (null: key
-  // i) with row r's weight w[r * ld_w + i].
-  auto tiles = [&](const int32_t* live, int nlive, const float* w, int64_t ld_w) {
+  // The tiles over the value columns for `nlive` keys: live[i] (in_order:
+  // key i) with row r's weight w[r * ld_w + i].
+  auto tiles = [&](auto in_order, const int32_t* live, int nlive, const float* w, int64_t ld_w) {
+    constexpr bool kInOrder = decltype(in_order)::value;
     int64_t i = 0;
     for (; i + C * L <= n; i += C * L)
-      AccumulateTile<V, R, C, KF>(live, nlive, w, ld_w, v + i, ld_v, acc + i, ld_acc, pf);
-    for (; i + L <= n; i += L) AccumulateTile<V, R, 1, KF>(live, nlive, w, ld_w, v + i, ld_v, acc + i, ld_acc, pf);
+      AccumulateTile<V, R, C, KF, kInOrder>(live, nlive, w, ld_w, v + i, ld_v, acc + i, ld_acc, pf);
+    for (; i + L <= n; i += L)
+      AccumulateTile<V, R, 1, KF, kInOrder>(live, nlive, w, ld_w, v + i, ld_v, acc + i, ld_acc, pf);
     for (int r = 0; r < R && i < n; ++r)
       for (int k = 0; k < nlive; ++k)
         for (int64_t t = i; t < n; ++t)
-          acc[r * ld_acc + t] += w[r * ld_w + k] * WidenKV<KF>(v[(live ? live[k] : k) * ld_v + t]);
+          acc[r * ld_acc + t] += w[r * ld_w + k] * WidenKV<KF>(v[(kInOrder ? k : live[k]) * ld_v + t]);
   };
   // Every weight nonzero: the keys in order, the weights read in place.
-  if (dense) return tiles(nullptr, static_cast<int>(keys), p, ld_p);
+  if (dense) return tiles(std::true_type{}, nullptr, static_cast<int>(keys), p, ld_p);
   int32_t live[kLiveKeys];
   alignas(64) float w[R * kLiveKeys];
   for (int64_t j0 = 0; j0 < keys; j0 += kLiveKeys) {
@@ -282,7 +285,7 @@ inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int6
       for (int r = 0; r < R; ++r) w[r * kLiveKeys + nlive] = KF == Fmt::kI8 ? p[r * ld_p + j] * sc : p[r * ld_p + j];
       live[nlive++] = static_cast<int32_t>(j);
     }
-    if (nlive > 0) tiles(live, nlive, w, kLiveKeys);
+    if (nlive > 0) tiles(std::false_type{}, live, nlive, w, kLiveKeys);
   }
 }
 
