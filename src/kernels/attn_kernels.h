@@ -8,6 +8,10 @@
 // K rows are stored biased by 128 as uint8 (x = stored - 128), so that the
 // score is one unsigned-by-signed integer dot product (VPDPBUSD) with the
 // query rounded to int8 per row (QueryRowsI8).
+// With at most 4 rows (decode), the SIMD score and weighted-sum paths also
+// prefetch the K / V rows `keys` rows past the ones they read: the next
+// block of a caller walking a cache in blocks of `keys` rows. Prefetches
+// never fault and change no result.
 #pragma once
 #include <cstdint>
 

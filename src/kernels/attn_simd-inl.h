@@ -55,7 +55,7 @@ inline float WidenKV(Elem<KF> x) {
 // (attention_bench, 2 threads: f16 at 32K keys -30%, int8 -12%, 4K -10%).
 // Many rows (prefill) reuse each block, so they skip it.
 constexpr int64_t kPrefetchMaxRows = 4;
-inline int64_t PrefetchRows(int64_t r, int64_t rows, int64_t keys) {
+inline int64_t PrefetchDistance(int64_t r, int64_t rows, int64_t keys) {
   return r == 0 && rows <= kPrefetchMaxRows ? keys : 0;
 }
 // Prefetches never fault: the rows past the end of a cache are harmless.
@@ -127,7 +127,7 @@ void AttnScoresSimd(const float* q, int64_t ld_q, int64_t rows, const Elem<KF>* 
   // kTileRows rows per pass (the query heads of a KV head read each key once).
   constexpr int TR = V::kTileRows;
   int64_t r = 0;
-  auto pf = [&](int64_t r) { return PrefetchRows(r, rows, keys); };
+  auto pf = [&](int64_t r) { return PrefetchDistance(r, rows, keys); };
   for (; r + TR <= rows; r += TR)
     ScoreRows<V, TR, KF>(q + r * ld_q, ld_q, k, ld_k, keys, n, s + r * ld_s, ld_s, pf(r));
   if constexpr (TR > 2)
@@ -201,7 +201,7 @@ void AttnScoresI8Simd(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int6
                       int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s) {
   constexpr int TR = V::kTileRows;
   auto from = [&](int64_t r) { return QueryRowsI8{q.q + r * q.ld, q.ld, q.d + r, q.sum + r}; };
-  auto pf = [&](int64_t r) { return PrefetchRows(r, rows, keys); };
+  auto pf = [&](int64_t r) { return PrefetchDistance(r, rows, keys); };
   int64_t r = 0;
   for (; r + TR <= rows; r += TR)
     ScoreRowsI8<V, TR>(from(r), k, ld_k, scale, ld_scale, keys, n, s + r * ld_s, ld_s, pf(r));
@@ -334,7 +334,7 @@ void AccumulateScaled(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>
     ld_p = keys;
   }
   // 4 rows per pass: each value row is loaded (and widened) once per 4 rows.
-  auto pf = [&](int64_t r) { return PrefetchRows(r, rows, keys); };
+  auto pf = [&](int64_t r) { return PrefetchDistance(r, rows, keys); };
   int64_t r = 0;
   for (; r + 4 <= rows; r += 4)
     AccumulateRows<V, 4, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense,

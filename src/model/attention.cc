@@ -27,7 +27,9 @@ DistanceRange VisibleDistances(const AttnMask& mask) {
 
 namespace {
 
-constexpr int64_t kKeyBlock = 32;  // keys per block: a K and a V block stay in L1
+// Keys per block: a K and a V block stay in L1, and the decode kernels
+// prefetch the next block (the next kKeyBlock rows) while computing one.
+constexpr int64_t kKeyBlock = 32;
 constexpr int64_t kTaskRows = 32;  // query rows (queries x heads of one KV head) per task
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
