@@ -28,12 +28,34 @@ void QuantizeRowsInt8(const float* x, int64_t ld_x, int64_t rows, int64_t n, int
   }
 }
 
+float AttnI8WeightStep(float wmax, float* mul) {
+  // Below 2^-113 the step would fall under the smallest normal float, and
+  // float(sum) * step could round (then an FMA and a multiply-add differ).
+  if (!(wmax >= 0x1p-113f) || !std::isfinite(wmax)) {
+    *mul = 0.0f;
+    return 0.0f;
+  }
+  // wmax = m * 2^e with m in [0.5, 1): e is the biased exponent - 126
+  // (wmax is normal here); the powers of two are built from their bits.
+  uint32_t bits;
+  std::memcpy(&bits, &wmax, 4);
+  const int e = static_cast<int>(bits >> 23) - 126;
+  auto pow2 = [](int k) {
+    const uint32_t b = static_cast<uint32_t>(k + 127) << 23;
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
+  };
+  *mul = pow2(14 - e);
+  return pow2(e - 14);
+}
+
 namespace ref {
 
 namespace {
 
-// Row formats of K/V: f32, 16-bit bf16 / f16 bits, or int8 (its scale
-// applied by the caller).
+// Row formats of K/V: f32 or 16-bit bf16 / f16 bits (int8 has its own
+// integer definitions below).
 struct Bf16 {
   static float Widen(uint16_t x) { return BF16ToF32(x); }
 };
@@ -42,9 +64,6 @@ struct F16 {
 };
 struct F32 {
   static float Widen(float x) { return x; }
-};
-struct I8 {
-  static float Widen(int8_t x) { return static_cast<float>(x); }
 };
 
 // One definition for every format: a 16-bit form is the f32 form on the
@@ -61,15 +80,13 @@ void Scores(const float* q, int64_t ld_q, int64_t rows, const KT* k, int64_t ld_
   }
 }
 
-// scale (int8 rows): key j's scale, folded into its weight; null for the
-// other formats.
 template <class Fmt, class VT>
 void Accumulate(const float* p, int64_t ld_p, int64_t rows, const VT* v, int64_t ld_v, int64_t keys, int64_t n,
-                float* acc, int64_t ld_acc, const float* scale = nullptr, int64_t ld_scale = 0) {
+                float* acc, int64_t ld_acc) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t j = 0; j < keys; ++j) {
       if (p[r * ld_p + j] == 0.0f) continue;  // masked key: its row is not read
-      const float w = scale ? p[r * ld_p + j] * scale[j * ld_scale] : p[r * ld_p + j];
+      const float w = p[r * ld_p + j];
       for (int64_t i = 0; i < n; ++i) acc[r * ld_acc + i] += w * Fmt::Widen(v[j * ld_v + i]);
     }
   }
@@ -120,7 +137,29 @@ void AttnScoresI8(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t 
 
 void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
                       const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc) {
-  Accumulate<I8>(p, ld_p, rows, v, ld_v, keys, n, acc, ld_acc, v_scale, ld_scale);
+  constexpr float kTiny = std::numeric_limits<float>::denorm_min();
+  float w[kAttnI8Chunk];
+  int16_t q[kAttnI8Chunk];
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j0 = 0; j0 < keys; j0 += kAttnI8Chunk) {
+      const int64_t nk = std::min<int64_t>(kAttnI8Chunk, keys - j0);
+      const float* pr = p + r * ld_p + j0;
+      float wmax = 0.0f;
+      for (int64_t j = 0; j < nk; ++j) {
+        w[j] = pr[j] >= kTiny ? pr[j] * v_scale[(j0 + j) * ld_scale] : 0.0f;  // masked: its scale is unused
+        wmax = std::max(wmax, w[j]);
+      }
+      float mul = 0.0f;
+      const float step = AttnI8WeightStep(wmax, &mul);
+      for (int64_t j = 0; j < nk; ++j) q[j] = step > 0.0f ? static_cast<int16_t>(std::nearbyint(w[j] * mul)) : 0;
+      for (int64_t i = 0; i < n; ++i) {
+        int32_t sum = 0;
+        for (int64_t j = 0; j < nk; ++j) sum += q[j] * static_cast<int32_t>(v[(j0 + j) * ld_v + i]);
+        float& a = acc[r * ld_acc + i];
+        a = std::fma(static_cast<float>(sum), step, a);
+      }
+    }
+  }
 }
 
 // The SIMD paths do these very operations lane by lane (fma, round to

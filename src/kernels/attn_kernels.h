@@ -38,7 +38,7 @@ void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int6
 
 // acc[r*ld_acc + i] += sum_j p[r*ld_p + j] * v[j*ld_v + i]  for r < rows, i < n.
 // A key whose weight is zero in every row is never read, so rows of masked
-// keys (empty cache slots) may hold anything, even NaN.
+// keys (empty cache slots) may hold anything, even NaN (int8: see below).
 void AttnAccumulate(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
                     int64_t n, float* acc, int64_t ld_acc);
 
@@ -54,7 +54,22 @@ void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_
 // the integer dot product is exact on every ISA, so every path gives the same bits.
 void AttnScoresI8(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t ld_k, const float* k_scale,
                   int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s);
-// AttnAccumulate with int8 value rows, the weight folded as p * scale_j.
+// AttnAccumulate with int8 value rows, in integers: per row and chunk of
+// kAttnI8Chunk keys (from key 0 of the call), the weights w_j = p_j * scale_j
+// (0 where p_j is 0, so a masked key's NaN scale is never used; its int8 row
+// is read but counts 0) are rounded to int16 on the power-of-two step
+// 2^(e - 14), where wmax = m * 2^e with m in [0.5, 1) is the chunk's largest
+// weight (so |q_j| <= 16384 and |q_j * step - w_j| <= step / 2 <= wmax * 2^-14),
+// then
+//   acc[r*ld_acc + i] += float(sum_j q_j * v[j*ld_v + i]) * step.
+// A chunk whose largest weight is 0 or below 2^-113 adds 0. The integer sums
+// are exact (|sum| < 2^27) and the step a power of two, so every ISA gives
+// the reference's bits; VPDPWSSD / VPMADDWD take two keys per instruction.
+constexpr int kAttnI8Chunk = 64;
+// The step 2^(e - 14) of a chunk whose largest weight is wmax, and *mul =
+// 1 / step; both 0 where the chunk adds nothing (wmax < 2^-113, 0 or not
+// finite). Shared by every path so that they agree bit for bit.
+float AttnI8WeightStep(float wmax, float* mul);
 void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
                       const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc);
 
@@ -88,7 +103,6 @@ void AttnAccumulateF16(const float* p, int64_t ld_p, int64_t rows, const uint16_
 // the integer dot product is exact on every ISA, so every path gives the same bits.
 void AttnScoresI8(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t ld_k, const float* k_scale,
                   int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s);
-// AttnAccumulate with int8 value rows, the weight folded as p * scale_j.
 void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
                       const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc);
 float AttnExp(float x);

@@ -17,9 +17,6 @@ struct Avx2AttnVec {
     const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
   }
-  static F LoadI8(const int8_t* p) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-  }
   static F LoadF16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static void Store(float* p, F v) { _mm256_storeu_ps(p, v); }
   // int8 scores: 16 bytes a step widened to 16 bits (exact: 255 * 127 * 2
@@ -41,6 +38,28 @@ struct Avx2AttnVec {
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
     return _mm_cvtsi128_si32(s);
+  }
+  // int8 weighted sums: 16 value columns of two keys as int16 pairs, column
+  // order 0-3, 8-11 (lo) and 4-7, 12-15 (hi); VPMADDWD gives w0 * v0 + w1 * v1
+  // per int32 lane (exact: |w| <= 16384).
+  static constexpr int kPairDims = 16;
+  static I WidenI8(const int8_t* p) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I UnpackLo16(I a, I b) { return _mm256_unpacklo_epi16(a, b); }
+  static I UnpackHi16(I a, I b) { return _mm256_unpackhi_epi16(a, b); }
+  static I Set1I(int32_t x) { return _mm256_set1_epi32(x); }
+  static I DotI16(I acc, I x, I w) { return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w)); }
+  // acc[0..16) += float(sums in column order) * step.
+  static void AddScaledSums(I lo, I hi, float step, float* acc) {
+    const F s = Set1(step);
+    Store(acc, Fma(_mm256_cvtepi32_ps(_mm256_permute2x128_si256(lo, hi, 0x20)), s, Load(acc)));
+    Store(acc + 8, Fma(_mm256_cvtepi32_ps(_mm256_permute2x128_si256(lo, hi, 0x31)), s, Load(acc + 8)));
+  }
+  // 8 values rounded (to nearest even) to int16; they are within its range.
+  static void StoreRoundedI16(int16_t* p, F x) {
+    const __m256i packed = _mm256_packs_epi32(_mm256_cvtps_epi32(x), _mm256_setzero_si256());
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(_mm256_permute4x64_epi64(packed, 0x08)));
   }
   static F Set1(float v) { return _mm256_set1_ps(v); }
   static F Zero() { return _mm256_setzero_ps(); }

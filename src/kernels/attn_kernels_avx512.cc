@@ -18,9 +18,6 @@ struct Avx512AttnVec {
     return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
   }
   static F LoadF16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-  static F LoadI8(const int8_t* p) {
-    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-  }
   static void Store(float* p, F v) { _mm512_storeu_ps(p, v); }
   // int8 scores: 64 bytes a step, 4 unsigned-by-signed byte products per
   // int32 lane (AVX512-VNNI; part of this ISA level).
@@ -28,7 +25,13 @@ struct Avx512AttnVec {
   static constexpr int kDotBytes = 64;
   static I ZeroI() { return _mm512_setzero_si512(); }
   static I LoadBytes(const void* p) { return _mm512_loadu_si512(p); }
-  static I DotU8S8(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
+  // VNNI accumulates in place; through the intrinsics GCC copied every
+  // accumulator in and out of another register each step (two moves per
+  // dot product), so the accumulator is tied by hand.
+  static I DotU8S8(I acc, I u, I s) {
+    asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+    return acc;
+  }
   static void ReduceAddI4(I a, I b, I c, I d, int32_t* out) {
     auto fold = [](I v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); };
     const __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(fold(a), fold(b)), _mm256_hadd_epi32(fold(c), fold(d)));
@@ -36,6 +39,32 @@ struct Avx512AttnVec {
                      _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1)));
   }
   static int32_t ReduceAddI(I v) { return _mm512_reduce_add_epi32(v); }
+  // int8 weighted sums: 32 value columns of two keys as int16 pairs, column
+  // i of the unpacked halves in lane order 0-3, 8-11, .. (lo) and 4-7,
+  // 12-15, .. (hi); VPDPWSSD adds w0 * v0 + w1 * v1 per int32 lane.
+  static constexpr int kPairDims = 32;
+  static I WidenI8(const int8_t* p) {
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static I UnpackLo16(I a, I b) { return _mm512_unpacklo_epi16(a, b); }
+  static I UnpackHi16(I a, I b) { return _mm512_unpackhi_epi16(a, b); }
+  static I Set1I(int32_t x) { return _mm512_set1_epi32(x); }
+  static I DotI16(I acc, I x, I w) {
+    asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+    return acc;
+  }
+  // acc[0..32) += float(sums in column order) * step.
+  static void AddScaledSums(I lo, I hi, float step, float* acc) {
+    const __m512i first = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i second = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    const F s = Set1(step);
+    Store(acc, Fma(_mm512_cvtepi32_ps(_mm512_permutex2var_epi32(lo, first, hi)), s, Load(acc)));
+    Store(acc + 16, Fma(_mm512_cvtepi32_ps(_mm512_permutex2var_epi32(lo, second, hi)), s, Load(acc + 16)));
+  }
+  // 16 values rounded (to nearest even) to int16; they are within its range.
+  static void StoreRoundedI16(int16_t* p, F x) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(x)));
+  }
   static F Set1(float v) { return _mm512_set1_ps(v); }
   static F Zero() { return _mm512_setzero_ps(); }
   static F Add(F a, F b) { return _mm512_add_ps(a, b); }

@@ -19,7 +19,7 @@ using test::RandomVector;
 // Shapes around the tile edges (4 or 2 rows x 4 keys, 4 vectors of lanes) and a
 // real head size.
 const int64_t kRows[] = {1, 2, 3, 5, 8};
-const int64_t kKeys[] = {1, 4, 5, 32};
+const int64_t kKeys[] = {1, 4, 5, 32, 71};  // 71: two int8 weight chunks, the second odd
 const int64_t kDims[] = {4, 7, 16, 72, 256};
 
 // fn(rows, keys, n) on every ISA path for every shape above.
@@ -204,25 +204,50 @@ TEST(AttnKernels, AccumulateInt8MatchesReferenceAndSkipsMaskedKeys) {
     for (int64_t r = 0; r < rows && masked; ++r) p[r * ld_p] = 0.f;
     if (masked) scale[0] = std::numeric_limits<float>::quiet_NaN();
     auto acc = RandomVector(rows * ld_acc, 5), acc_ref = acc;
+    const auto acc0 = acc;
     AttnAccumulateI8(p.data(), ld_p, rows, v.data(), ld_v, scale.data(), ld_scale, keys, n, acc.data(),
                      ld_acc);
     ref::AttnAccumulateI8(p.data(), ld_p, rows, v.data(), ld_v, scale.data(), ld_scale, keys, n,
                           acc_ref.data(), ld_acc);
-    for (size_t i = 0; i < acc.size(); ++i) {
-      ASSERT_FALSE(std::isnan(acc[i])) << i;
-      ASSERT_NEAR(acc[i], acc_ref[i], 1e-6 * (keys + 1) * 2.6) << rows << " " << keys << " " << n << " " << i;
-    }
-    // The reference: p * scale times the integer row.
-    for (int64_t r = 0; r < rows && keys > 1; ++r) {
-      std::vector<float> one(ld_acc, 0.f), one_ref(ld_acc, 0.f);
-      std::vector<float> p1(ld_p, 0.f);
-      p1[1] = p[r * ld_p + 1];
-      ref::AttnAccumulateI8(p1.data(), ld_p, 1, v.data(), ld_v, scale.data(), ld_scale, keys, n, one.data(),
-                            ld_acc);
-      for (int64_t i = 0; i < n; ++i) one_ref[i] = p1[1] * scale[ld_scale] * v[ld_v + i];
-      for (int64_t i = 0; i < n; ++i) ASSERT_FLOAT_EQ(one[i], one_ref[i]) << i;
+    // Integer sums on a power-of-two step: every path gives the reference's bits.
+    for (size_t i = 0; i < acc.size(); ++i) ASSERT_EQ(acc[i], acc_ref[i]) << rows << " " << keys << " " << n << " " << i;
+    // The reference against sum_j p_j * scale_j * v_j in double: each weight
+    // is off by at most 2^-14 of its chunk's largest (plus f32 rounding).
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 0; i < n; ++i) {
+        double exact = acc0[r * ld_acc + i], bound = 2e-7 * std::fabs(exact);
+        for (int64_t j0 = 0; j0 < keys; j0 += kAttnI8Chunk) {
+          double wmax = 0.0, vsum = 0.0;
+          for (int64_t j = j0; j < std::min<int64_t>(keys, j0 + kAttnI8Chunk); ++j) {
+            if (p[r * ld_p + j] == 0.f) continue;
+            const double w = static_cast<double>(p[r * ld_p + j] * scale[j * ld_scale]);
+            exact += w * v[j * ld_v + i];
+            wmax = std::max(wmax, w);
+            vsum += std::abs(v[j * ld_v + i]);
+          }
+          bound += wmax * 0x1p-14 * vsum + 2e-7 * wmax * vsum;
+        }
+        ASSERT_NEAR(acc_ref[r * ld_acc + i], exact, bound) << rows << " " << keys << " " << n << " " << i;
+      }
     }
   });
+}
+
+// A chunk's step: 2^(e - 14) for its largest weight m * 2^e, and nothing for
+// weights too small to scale exactly (or not finite).
+TEST(AttnKernels, Int8WeightStepIsAPowerOfTwoAroundTheLargestWeight) {
+  float mul = -1.f;
+  EXPECT_EQ(AttnI8WeightStep(1.0f, &mul), 0x1p-13f);  // 1 = 0.5 * 2^1
+  EXPECT_EQ(mul, 0x1p13f);
+  EXPECT_EQ(AttnI8WeightStep(0.75f, &mul), 0x1p-14f);
+  EXPECT_EQ(0.75f * mul, 12288.0f);  // 16384 * 0.75: within int16
+  EXPECT_EQ(AttnI8WeightStep(0.0f, &mul), 0.0f);
+  EXPECT_EQ(mul, 0.0f);
+  EXPECT_EQ(AttnI8WeightStep(0x1p-114f, &mul), 0.0f);
+  EXPECT_EQ(AttnI8WeightStep(0x1p-113f, &mul), 0x1p-126f);
+  EXPECT_EQ(AttnI8WeightStep(std::numeric_limits<float>::infinity(), &mul), 0.0f);
+  EXPECT_EQ(AttnI8WeightStep(std::numeric_limits<float>::quiet_NaN(), &mul), 0.0f);
+  EXPECT_EQ(AttnI8WeightStep(std::numeric_limits<float>::max(), &mul), 0x1p114f);
 }
 
 // The reference exp against exp in double over the softmax range, and every

@@ -1,9 +1,11 @@
 // The attn_kernels.h SIMD paths, written once over a vector-traits class V
-// (F, kLanes, kTileRows, kRegs, Load, LoadBF16, LoadF16, LoadI8, Store, Set1,
-// Zero, Add, Sub, Mul, Max, Min, Fma, Round, Pow2, ZeroBelow, ReduceAdd,
+// (F, kLanes, kTileRows, kRegs, Load, LoadBF16, LoadF16, Store, Set1, Zero,
+// Add, Sub, Mul, Max, Min, Fma, Round, Pow2, ZeroBelow, AnyZero, ReduceAdd,
 // ReduceMax, ReduceAdd4; for int8 scores I, kDotBytes, ZeroI, LoadBytes,
-// DotU8S8, ReduceAddI4, ReduceAddI) and over
-// the K/V row format (f32, bf16, f16, int8 with a scale per key), included by
+// DotU8S8, ReduceAddI4, ReduceAddI; for int8 weighted sums kPairDims,
+// WidenI8, UnpackLo16, UnpackHi16, Set1I, DotI16, AddScaledSums,
+// StoreRoundedI16) and over the K/V row format (f32, bf16, f16; int8 has
+// its own integer kernels), included by
 // attn_kernels_avx2.cc / attn_kernels_avx512.cc with their own ISA flags.
 // Internal linkage only (see isa_kernels.h on shared inline code).
 #pragma once
@@ -18,25 +20,23 @@
 namespace gemma::kern {
 namespace {
 
-// K/V row formats: f32, bf16 (the top half of an f32) and f16, both 16-bit
-// formats held in uint16_t and widened to f32 in registers (exactly), and
-// int8 whose per-key scale is applied to the score / folded into the weight.
-enum class Fmt { kF32, kBF16, kF16, kI8 };
+// Float K/V row formats: f32, bf16 (the top half of an f32) and f16, both
+// 16-bit formats held in uint16_t and widened to f32 in registers (exactly).
+enum class Fmt { kF32, kBF16, kF16 };
 template <Fmt KF>
-using Elem = std::conditional_t<KF == Fmt::kF32, float, std::conditional_t<KF == Fmt::kI8, int8_t, uint16_t>>;
+using Elem = std::conditional_t<KF == Fmt::kF32, float, uint16_t>;
 
 template <class V, Fmt KF>
 inline typename V::F LoadKV(const Elem<KF>* p) {
   if constexpr (KF == Fmt::kF32) return V::Load(p);
   else if constexpr (KF == Fmt::kBF16) return V::LoadBF16(p);
-  else if constexpr (KF == Fmt::kI8) return V::LoadI8(p);
   else return V::LoadF16(p);
 }
 // Scalar tails. Local definitions: no shared inline code in ISA files.
 template <Fmt KF>
 inline float WidenKV(Elem<KF> x) {
-  if constexpr (KF == Fmt::kF32 || KF == Fmt::kI8) {
-    return static_cast<float>(x);
+  if constexpr (KF == Fmt::kF32) {
+    return x;
   } else if constexpr (KF == Fmt::kBF16) {
     const uint32_t bits = static_cast<uint32_t>(x) << 16;
     float f;
@@ -212,8 +212,8 @@ void AttnScoresI8Simd(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int6
 }
 
 // Up to kLiveKeys keys at a time are prepared for the tiles: the keys with a
-// nonzero weight in some row, and their weights (int8: times the key's
-// scale), so a tile's inner loop only broadcasts and multiplies.
+// nonzero weight in some row, and their weights, so a tile's inner loop only
+// broadcasts and multiplies.
 constexpr int kLiveKeys = 64;
 
 // R rows x C vectors of the output held in registers over the live keys, so
@@ -250,9 +250,8 @@ inline void AccumulateTile(const int32_t* live, int nlive, const float* w, int64
 }
 
 template <class V, int R, Fmt KF>
-inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, const float* scale,
-                           int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc, bool dense,
-                           int64_t pf) {
+inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int64_t ld_v, int64_t keys, int64_t n,
+                           float* acc, int64_t ld_acc, bool dense, int64_t pf) {
   constexpr int L = V::kLanes;
   // R x C accumulators + R weights + 1 value vector fit the register file.
   constexpr int C = R * 4 + R + 1 <= V::kRegs ? 4 : 2;
@@ -281,8 +280,7 @@ inline void AccumulateRows(const float* p, int64_t ld_p, const Elem<KF>* v, int6
       bool any = false;
       for (int r = 0; r < R; ++r) any |= p[r * ld_p + j] != 0.0f;
       if (!any) continue;  // masked in every row: the value row is not read
-      const float sc = KF == Fmt::kI8 ? scale[j * ld_scale] : 1.0f;
-      for (int r = 0; r < R; ++r) w[r * kLiveKeys + nlive] = KF == Fmt::kI8 ? p[r * ld_p + j] * sc : p[r * ld_p + j];
+      for (int r = 0; r < R; ++r) w[r * kLiveKeys + nlive] = p[r * ld_p + j];
       live[nlive++] = static_cast<int32_t>(j);
     }
     if (nlive > 0) tiles(std::false_type{}, live, nlive, w, kLiveKeys);
@@ -304,53 +302,155 @@ inline bool AnyZeroWeight(const float* p, int64_t ld_p, int64_t rows, int64_t ke
   return false;
 }
 
-// The most weights AccumulateScaled scales in place for int8 (32 rows x 64 keys).
-constexpr int64_t kMaxScaledWeights = 32 * kLiveKeys;
-
 template <class V, Fmt KF>
-void AccumulateScaled(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>* v, int64_t ld_v, const float* scale,
-                      int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc) {
-  // No zero weight (no masked or underflowed key) and no per-key scale: the
-  // tiles read the weights in place instead of gathering the live keys
-  // and their weights per pass of rows (a fifth of the f32 accumulate's
-  // time at 32 rows x 32 keys).
-  const bool dense = keys <= kLiveKeys && (KF != Fmt::kI8 || rows * keys <= kMaxScaledWeights) &&
-                     !AnyZeroWeight<V>(p, ld_p, rows, keys);
-  // int8: every key visible, so every scale is a stored one; the weights
-  // times their key's scale, as the gathering path computes them.
-  alignas(64) float scaled[KF == Fmt::kI8 ? kMaxScaledWeights : 1];
-  if (KF == Fmt::kI8 && dense) {
-    constexpr int L = V::kLanes;
-    alignas(64) float sc[kLiveKeys];
-    for (int64_t j = 0; j < keys; ++j) sc[j] = scale[j * ld_scale];
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* pr = p + r * ld_p;
-      float* out = scaled + r * keys;
-      int64_t j = 0;
-      for (; j + L <= keys; j += L) V::Store(out + j, V::Mul(V::Load(pr + j), V::Load(sc + j)));
-      for (; j < keys; ++j) out[j] = pr[j] * sc[j];
-    }
-    p = scaled;
-    ld_p = keys;
-  }
+void AttnAccumulateSimd(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>* v, int64_t ld_v, int64_t keys,
+                        int64_t n, float* acc, int64_t ld_acc) {
+  // No zero weight (no masked or underflowed key): the tiles read the
+  // weights in place instead of gathering the live keys and their weights
+  // per pass of rows (a fifth of the f32 accumulate's time at 32 rows x 32
+  // keys).
+  const bool dense = keys <= kLiveKeys && !AnyZeroWeight<V>(p, ld_p, rows, keys);
   // 4 rows per pass: each value row is loaded (and widened) once per 4 rows.
   auto pf = [&](int64_t r) { return PrefetchDistance(r, rows, keys); };
   int64_t r = 0;
   for (; r + 4 <= rows; r += 4)
-    AccumulateRows<V, 4, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense,
-                             pf(r));
+    AccumulateRows<V, 4, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc, dense, pf(r));
   for (; r + 2 <= rows; r += 2)
-    AccumulateRows<V, 2, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense,
-                             pf(r));
+    AccumulateRows<V, 2, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc, dense, pf(r));
   for (; r < rows; ++r)
-    AccumulateRows<V, 1, KF>(p + r * ld_p, ld_p, v, ld_v, scale, ld_scale, keys, n, acc + r * ld_acc, ld_acc, dense,
-                             pf(r));
+    AccumulateRows<V, 1, KF>(p + r * ld_p, ld_p, v, ld_v, keys, n, acc + r * ld_acc, ld_acc, dense, pf(r));
 }
 
-template <class V, Fmt KF>
-void AttnAccumulateSimd(const float* p, int64_t ld_p, int64_t rows, const Elem<KF>* v, int64_t ld_v, int64_t keys,
-                        int64_t n, float* acc, int64_t ld_acc) {
-  AccumulateScaled<V, KF>(p, ld_p, rows, v, ld_v, nullptr, 0, keys, n, acc, ld_acc);
+// int8 weighted sum (attn_kernels.h, AttnAccumulateI8): R rows' weights of
+// one chunk of keys rounded to int16, with a zero after the last key so
+// that an odd key count still reads whole pairs.
+template <int R>
+struct I8ChunkWeights {
+  alignas(64) int16_t q[R][kAttnI8Chunk + 2];
+  float step[R];
+};
+
+template <class V, int R>
+inline void QuantizeChunkWeights(const float* p, int64_t ld_p, const float* sc, int nk, I8ChunkWeights<R>& cw) {
+  constexpr int L = V::kLanes;
+  constexpr float kTiny = __FLT_DENORM_MIN__;
+  alignas(64) float w[kAttnI8Chunk];
+  for (int r = 0; r < R; ++r) {
+    const float* pr = p + r * ld_p;
+    auto mx = V::Zero();
+    int j = 0;
+    for (; j + L <= nk; j += L) {  // p * scale where p > 0, else 0 (a masked key's scale may be NaN)
+      const auto pv = V::Load(pr + j);
+      const auto x = V::ZeroBelow(pv, V::Set1(kTiny), V::Mul(pv, V::Load(sc + j)));
+      V::Store(w + j, x);
+      mx = V::Max(mx, x);
+    }
+    float wmax = V::ReduceMax(mx);
+    for (; j < nk; ++j) {
+      w[j] = pr[j] >= kTiny ? pr[j] * sc[j] : 0.0f;
+      wmax = wmax < w[j] ? w[j] : wmax;
+    }
+    float mul = 0.0f;
+    cw.step[r] = AttnI8WeightStep(wmax, &mul);
+    int16_t* q = cw.q[r];
+    j = 0;
+    if (cw.step[r] > 0.0f) {
+      for (; j + L <= nk; j += L) V::StoreRoundedI16(q + j, V::Mul(V::Load(w + j), V::Set1(mul)));
+      for (; j < nk; ++j) q[j] = static_cast<int16_t>(__builtin_nearbyintf(w[j] * mul));
+    }
+    for (; j < nk + 2; ++j) q[j] = 0;
+  }
+}
+
+// R rows x G groups of V::kPairDims output columns held in int32 registers
+// over the chunk's keys, two at a time: each pair of value rows is widened
+// to int16 and interleaved once for the R rows, whose two weights enter as
+// one int32 (VPDPWSSD / VPMADDWD: w0 * v0 + w1 * v1 per column). col0: the
+// tile's first column (for the once-per-line prefetch).
+template <class V, int R, int G>
+inline void AccumulateTileI8(const I8ChunkWeights<R>& cw, int nk, const int8_t* v, int64_t ld_v, int64_t col0,
+                             float* acc, int64_t ld_acc, int64_t pf) {
+  using I = typename V::I;
+  constexpr int D = V::kPairDims;
+  I lo[R][G], hi[R][G];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) lo[r][g] = hi[r][g] = V::ZeroI();
+  for (int j = 0; j < nk; j += 2) {
+    // The last key of an odd count pairs with itself under the zero weight
+    // after it (the padding of cw.q): no branch, no read past the chunk.
+    const int8_t* v0 = v + j * ld_v;
+    const int8_t* v1 = j + 1 < nk ? v0 + ld_v : v0;
+    I xl[G], xh[G];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+      if (pf && (col0 + g * D) % 64 == 0) {
+        Prefetch(v0 + pf * ld_v + g * D);
+        Prefetch(v1 + pf * ld_v + g * D);
+      }
+      const I a = V::WidenI8(v0 + g * D), b = V::WidenI8(v1 + g * D);
+      xl[g] = V::UnpackLo16(a, b);
+      xh[g] = V::UnpackHi16(a, b);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      int32_t wp;
+      __builtin_memcpy(&wp, cw.q[r] + j, 4);  // (q_j, q_j+1): q_j in the low half, like v_j
+      const I wv = V::Set1I(wp);
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) {
+        lo[r][g] = V::DotI16(lo[r][g], xl[g], wv);
+        hi[r][g] = V::DotI16(hi[r][g], xh[g], wv);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) V::AddScaledSums(lo[r][g], hi[r][g], cw.step[r], acc + r * ld_acc + g * D);
+}
+
+template <class V, int R>
+inline void AccumulateRowsI8(const float* p, int64_t ld_p, const int8_t* v, int64_t ld_v, const float* sc, int nk,
+                             int64_t n, float* acc, int64_t ld_acc, int64_t pf) {
+  constexpr int D = V::kPairDims;
+  constexpr int G = V::kRegs >= 32 ? 2 : 1;  // 2 * R * G accumulators + 2 * G pair vectors
+  I8ChunkWeights<R> cw;
+  QuantizeChunkWeights<V, R>(p, ld_p, sc, nk, cw);
+  int64_t i = 0;
+  for (; i + G * D <= n; i += G * D) AccumulateTileI8<V, R, G>(cw, nk, v + i, ld_v, i, acc + i, ld_acc, pf);
+  if constexpr (G > 1)
+    for (; i + D <= n; i += D) AccumulateTileI8<V, R, 1>(cw, nk, v + i, ld_v, i, acc + i, ld_acc, pf);
+  for (int r = 0; r < R; ++r)
+    for (int64_t t = i; t < n; ++t) {
+      int32_t sum = 0;
+      for (int j = 0; j < nk; ++j) sum += cw.q[r][j] * static_cast<int32_t>(v[j * ld_v + t]);
+      float& a = acc[r * ld_acc + t];
+      a = __builtin_fmaf(static_cast<float>(sum), cw.step[r], a);
+    }
+}
+
+template <class V>
+void AttnAccumulateI8Simd(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
+                          const float* scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc,
+                          int64_t ld_acc) {
+  alignas(64) float sc[kAttnI8Chunk];
+  auto pf = [&](int64_t r) { return PrefetchDistance(r, rows, keys); };
+  for (int64_t j0 = 0; j0 < keys; j0 += kAttnI8Chunk) {
+    const int nk = static_cast<int>(keys - j0 < kAttnI8Chunk ? keys - j0 : kAttnI8Chunk);
+    for (int j = 0; j < nk; ++j) sc[j] = scale[(j0 + j) * ld_scale];
+    const float* pc = p + j0;
+    const int8_t* vc = v + j0 * ld_v;
+    // 4 rows per pass: each pair of value rows is widened once per 4 rows.
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+      AccumulateRowsI8<V, 4>(pc + r * ld_p, ld_p, vc, ld_v, sc, nk, n, acc + r * ld_acc, ld_acc, pf(r));
+    for (; r + 2 <= rows; r += 2)
+      AccumulateRowsI8<V, 2>(pc + r * ld_p, ld_p, vc, ld_v, sc, nk, n, acc + r * ld_acc, ld_acc, pf(r));
+    for (; r < rows; ++r)
+      AccumulateRowsI8<V, 1>(pc + r * ld_p, ld_p, vc, ld_v, sc, nk, n, acc + r * ld_acc, ld_acc, pf(r));
+  }
 }
 
 // ref::AttnExp lane by lane (same operations, same bits).
@@ -439,7 +539,7 @@ constexpr AttnKernels MakeAttnKernels() {
   return AttnKernels{AttnScoresSimd<V, Fmt::kF32>,      AttnAccumulateSimd<V, Fmt::kF32>,
                      AttnScoresSimd<V, Fmt::kBF16>,     AttnAccumulateSimd<V, Fmt::kBF16>,
                      AttnScoresSimd<V, Fmt::kF16>,      AttnAccumulateSimd<V, Fmt::kF16>,
-                     AttnScoresI8Simd<V>,               AccumulateScaled<V, Fmt::kI8>,
+                     AttnScoresI8Simd<V>,               AttnAccumulateI8Simd<V>,
                      AttnExpSimd<V>,                    AttnSoftmaxSimd<V>};
 }
 

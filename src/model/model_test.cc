@@ -125,13 +125,18 @@ float KVAt(const KVSegment& seg, const void* base, int64_t i, const float* scale
 }
 
 // Plain softmax over every visible key, in double: the definition Attend's
-// blocked online softmax must reproduce.
+// blocked online softmax must reproduce. i8_slack (if given) gets, per
+// output, what the int8 weighted sum may add to that: each weight of an
+// int8 key is rounded to int16 within 2^-14 of its chunk's largest, which is
+// at most the largest probability x scale of any int8 key (attn_kernels.h).
 std::vector<float> NaiveAttend(const AttnShape& shape, const AttnMask& mask, const std::vector<float>& q,
-                               const std::vector<int32_t>& q_pos, const std::vector<KVSegment>& segs) {
+                               const std::vector<int32_t>& q_pos, const std::vector<KVSegment>& segs,
+                               std::vector<double>* i8_slack = nullptr) {
   const int64_t T = static_cast<int64_t>(q_pos.size());
   const int hd = shape.head_dim, group = shape.heads / shape.kv_heads;
   const int64_t kvs = static_cast<int64_t>(shape.kv_heads) * hd;
   std::vector<float> out(static_cast<size_t>(T * shape.heads * hd), 0.0f);
+  if (i8_slack) i8_slack->assign(out.size(), 0.0);
   for (int64_t t = 0; t < T; ++t) {
     for (int h = 0; h < shape.heads; ++h) {
       const float* qv = &q[(t * shape.heads + h) * hd];
@@ -142,6 +147,7 @@ std::vector<float> NaiveAttend(const AttnShape& shape, const AttnMask& mask, con
       int32_t q8_sum;
       QuantizeRowsInt8(scaled.data(), hd, 1, hd, q8.data(), hd, &q8_scale, &q8_sum);
       std::vector<std::pair<double, std::vector<float>>> sv;
+      std::vector<float> v_scale;  // int8 keys: the value row's scale; else 0
       for (const auto& seg : segs) {
         for (int64_t i = 0; i < seg.n; ++i) {
           if (seg.valid && !seg.valid[i]) continue;
@@ -162,16 +168,23 @@ std::vector<float> NaiveAttend(const AttnShape& shape, const AttnMask& mask, con
           std::vector<float> v(hd);
           for (int j = 0; j < hd; ++j) v[j] = KVAt(seg, seg.v, off + j, seg.v_scale, hd);
           sv.push_back({d * shape.scale, std::move(v)});
+          v_scale.push_back(seg.dtype == KvDType::kI8 ? seg.v_scale[off / hd] : 0.0f);
         }
       }
       if (sv.empty()) continue;
       double mx = -1e300, sum = 0;
       for (auto& e : sv) mx = std::max(mx, e.first);
       for (auto& e : sv) sum += std::exp(e.first - mx);
+      double wmax = 0;  // the largest probability x scale of an int8 key
+      for (size_t k = 0; k < sv.size(); ++k) wmax = std::max(wmax, std::exp(sv[k].first - mx) / sum * v_scale[k]);
       for (int j = 0; j < hd; ++j) {
-        double o = 0;
-        for (auto& e : sv) o += std::exp(e.first - mx) / sum * e.second[j];
+        double o = 0, ints = 0;
+        for (size_t k = 0; k < sv.size(); ++k) {
+          o += std::exp(sv[k].first - mx) / sum * sv[k].second[j];
+          if (v_scale[k] > 0) ints += std::fabs(sv[k].second[j]) / v_scale[k];
+        }
         out[(t * shape.heads + h) * hd + j] = static_cast<float>(o);
+        if (i8_slack) (*i8_slack)[(t * shape.heads + h) * hd + j] = 0x1p-14 * wmax * ints;
       }
     }
   }
@@ -256,9 +269,10 @@ TEST(AttentionTest, BlockedMatchesNaiveForEveryMask) {
           }
           std::vector<float> out(q.size(), -1.f);
           Attend(shape, mask, q.data(), chunk_pos.data(), T, use, out.data(), &pool);
-          const std::vector<float> ref = NaiveAttend(shape, mask, q, chunk_pos, use);
+          std::vector<double> slack;
+          const std::vector<float> ref = NaiveAttend(shape, mask, q, chunk_pos, use, &slack);
           for (size_t i = 0; i < out.size(); ++i)
-            ASSERT_NEAR(out[i], ref[i], 2e-5) << "T=" << T << " causal=" << causal << " W=" << window
+            ASSERT_NEAR(out[i], ref[i], 2e-5 + slack[i]) << "T=" << T << " causal=" << causal << " W=" << window
                                               << " segs=" << nseg << " variant=" << variant << " i=" << i;
         }
       }
