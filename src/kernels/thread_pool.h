@@ -63,6 +63,10 @@ class ThreadPool {
   // delays a job it did not take part in.
   std::atomic<uint64_t> state_{0};
   std::atomic<int> finished_{0};  // joined workers done with the current job
+  // Set (under mu_) while the caller sleeps on done_: only then does a
+  // finishing worker take mu_ to wake it, so the common hand-off, the
+  // caller still polling, costs the workers no lock.
+  std::atomic<bool> caller_asleep_{false};
   std::atomic<bool> stop_{false};
 };
 

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 namespace gemma {
@@ -50,6 +52,20 @@ TEST(ThreadPool, UsesSeveralThreadsAndSurvivesManyJobs) {
     pool.Run(8, [&](int64_t t, int) { total.fetch_add(t + 1); });
   }
   EXPECT_EQ(total.load(), 2000 * 36);
+}
+
+// A job whose last task outlasts the caller's poll: the caller sleeps and
+// the worker that finishes must wake it (a lost wake-up hangs this test).
+TEST(ThreadPool, CallerSleepingOnASlowTaskIsWoken) {
+  ThreadPool pool(2);
+  for (int job = 0; job < 20; ++job) {
+    std::atomic<int> done{0};
+    pool.Run(2, [&](int64_t t, int) {
+      if (t == job % 2) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      done.fetch_add(1);
+    });
+    ASSERT_EQ(done.load(), 2) << job;
+  }
 }
 
 }  // namespace
