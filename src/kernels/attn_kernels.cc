@@ -11,23 +11,6 @@
 
 namespace gemma {
 
-void QuantizeRowsInt8(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
-                      int32_t* sum) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * ld_x;
-    float amax = 0.0f;
-    for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(xr[i]));
-    d[r] = amax / 127.0f;
-    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    int32_t s = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float v = std::nearbyint(xr[i] * inv);
-      s += q[r * ld_q + i] = v >= -127.0f && v <= 127.0f ? static_cast<int8_t>(v) : 0;  // NaN: 0, not UB
-    }
-    if (sum) sum[r] = s;
-  }
-}
-
 float AttnI8WeightStep(float wmax, float* mul) {
   // Below 2^-113 the step would fall under the smallest normal float, and
   // float(sum) * step could round (then an FMA and a multiply-add differ).
@@ -51,6 +34,23 @@ float AttnI8WeightStep(float wmax, float* mul) {
 }
 
 namespace ref {
+
+void QuantizeRowsInt8(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
+                      int32_t* sum) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * ld_x;
+    float amax = 0.0f;  // std::max keeps amax where x is NaN
+    for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(xr[i]));
+    d[r] = amax / 127.0f;
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int32_t s = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = std::nearbyint(xr[i] * inv);
+      s += q[r * ld_q + i] = v >= -127.0f && v <= 127.0f ? static_cast<int8_t>(v) : 0;  // NaN: 0, not UB
+    }
+    if (sum) sum[r] = s;
+  }
+}
 
 namespace {
 
@@ -217,8 +217,8 @@ namespace {
 
 const kern::AttnKernels kScalarAttn = {ref::AttnScores,     ref::AttnAccumulate,     ref::AttnScoresBF16,
                                        ref::AttnAccumulateBF16, ref::AttnScoresF16, ref::AttnAccumulateF16,
-                                       ref::AttnScoresI8,   ref::AttnAccumulateI8,   ref::AttnExp,
-                                       ref::AttnSoftmax};
+                                       ref::AttnScoresI8,   ref::AttnAccumulateI8,   ref::QuantizeRowsInt8,
+                                       ref::AttnExp,        ref::AttnSoftmax};
 
 const kern::AttnKernels& Active() {
   switch (ActiveIsa()) {
@@ -269,6 +269,11 @@ void AttnScoresI8(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t 
 void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
                       const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc) {
   Active().accumulate_i8(p, ld_p, rows, v, ld_v, v_scale, ld_scale, keys, n, acc, ld_acc);
+}
+
+void QuantizeRowsInt8(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
+                      int32_t* sum) {
+  Active().quantize_rows(x, ld_x, rows, n, q, ld_q, d, sum);
 }
 
 void AttnExp(const float* x, float* y, int64_t n) { Active().exp(x, y, n); }

@@ -29,6 +29,7 @@ struct QueryRowsI8 {
 // amax / 127 each (nearest, ties to even; NaN becomes 0), and their sums
 // into sum[r] unless sum is null. The int8 KV cache's head rows and the
 // queries scored against them.
+// NaN is ignored by amax. Every ISA path returns the reference's bits.
 void QuantizeRowsInt8(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
                       int32_t* sum);
 
@@ -87,6 +88,8 @@ void AttnExp(const float* x, float* y, int64_t n);
 void AttnSoftmax(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* m, float* l, float* c);
 
 namespace ref {
+void QuantizeRowsInt8(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
+                      int32_t* sum);
 void AttnScores(const float* q, int64_t ld_q, int64_t rows, const float* k, int64_t ld_k, int64_t keys, int64_t n,
                 float* s, int64_t ld_s);
 void AttnAccumulate(const float* p, int64_t ld_p, int64_t rows, const float* v, int64_t ld_v, int64_t keys,
@@ -129,6 +132,8 @@ struct AttnKernels {
                     int64_t ld_scale, int64_t keys, int64_t n, float* s, int64_t ld_s);
   void (*accumulate_i8)(const float* p, int64_t ld_p, int64_t rows, const int8_t* v, int64_t ld_v,
                         const float* v_scale, int64_t ld_scale, int64_t keys, int64_t n, float* acc, int64_t ld_acc);
+  void (*quantize_rows)(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
+                        int32_t* sum);
   void (*exp)(const float* x, float* y, int64_t n);
   void (*softmax)(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* m, float* l, float* c);
 };

@@ -61,6 +61,19 @@ struct Avx2AttnVec {
     const __m256i packed = _mm256_packs_epi32(_mm256_cvtps_epi32(x), _mm256_setzero_si256());
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(_mm256_permute4x64_epi64(packed, 0x08)));
   }
+  // Query / cache rows to int8 (QuantizeRowsInt8Simd).
+  static F Abs(F x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
+  static F ZeroNaN(F x) { return _mm256_and_ps(_mm256_cmp_ps(x, x, _CMP_ORD_Q), x); }
+  static I AddI32(I a, I b) { return _mm256_add_epi32(a, b); }
+  // 8 integral values in [-127, 127] stored as int8; returns them as int32.
+  static I StoreRoundedI8(int8_t* p, F v) {
+    const I i = _mm256_cvtps_epi32(v);
+    const __m256i w = _mm256_packs_epi32(i, i);  // lanes: i0-3 i0-3 | i4-7 i4-7 (int16)
+    const __m256i b = _mm256_packs_epi16(w, w);  // i0-3 in lane 0, i4-7 in lane 1 (int8)
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p),
+                     _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1)));
+    return i;
+  }
   static F Set1(float v) { return _mm256_set1_ps(v); }
   static F Zero() { return _mm256_setzero_ps(); }
   static F Add(F a, F b) { return _mm256_add_ps(a, b); }

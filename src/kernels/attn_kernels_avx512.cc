@@ -65,6 +65,16 @@ struct Avx512AttnVec {
   static void StoreRoundedI16(int16_t* p, F x) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(x)));
   }
+  // Query / cache rows to int8 (QuantizeRowsInt8Simd).
+  static F Abs(F x) { return _mm512_abs_ps(x); }
+  static F ZeroNaN(F x) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), x); }
+  static I AddI32(I a, I b) { return _mm512_add_epi32(a, b); }
+  // 16 integral values in [-127, 127] stored as int8; returns them as int32.
+  static I StoreRoundedI8(int8_t* p, F v) {
+    const I i = _mm512_cvtps_epi32(v);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(i));
+    return i;
+  }
   static F Set1(float v) { return _mm512_set1_ps(v); }
   static F Zero() { return _mm512_setzero_ps(); }
   static F Add(F a, F b) { return _mm512_add_ps(a, b); }

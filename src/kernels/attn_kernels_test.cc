@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -192,6 +193,32 @@ TEST(AttnKernels, QuantizeRowsInt8RoundsToNearest) {
     }
     EXPECT_EQ(sum[r], total);
   }
+}
+
+// Every ISA path gives the reference's bytes, scales and sums, tails
+// included, for rows with NaN (ignored by amax, stored as 0), infinities
+// (inv 0: finite values 0, inf 0), zeros and ordinary values.
+TEST(AttnKernels, QuantizeRowsInt8PathsMatchReference) {
+  ForEachIsa([&](Isa) {
+    for (int64_t n : {1, 7, 16, 37, 256}) {
+      const int64_t rows = 5, ld = n + 3;
+      auto x = RandomVector(rows * ld, 11, -3.f, 3.f);
+      x[ld + n / 2] = std::numeric_limits<float>::quiet_NaN();
+      x[2 * ld + n - 1] = -std::numeric_limits<float>::infinity();
+      for (int64_t i = 0; i < n; ++i) x[3 * ld + i] = 0.0f;
+      std::vector<int8_t> q(rows * ld, 99), q_ref = q;
+      float d[rows], d_ref[rows];
+      int32_t sum[rows], sum_ref[rows];
+      QuantizeRowsInt8(x.data(), ld, rows, n, q.data(), ld, d, sum);
+      ref::QuantizeRowsInt8(x.data(), ld, rows, n, q_ref.data(), ld, d_ref, sum_ref);
+      for (int64_t r = 0; r < rows; ++r) {
+        ASSERT_EQ(std::memcmp(&d[r], &d_ref[r], 4), 0) << n << " " << r;
+        ASSERT_EQ(sum[r], sum_ref[r]) << n << " " << r;
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(q[r * ld + i], q_ref[r * ld + i]) << n << " " << r << " " << i;
+      }
+      EXPECT_EQ(q_ref[ld + n / 2], 0);
+    }
+  });
 }
 
 TEST(AttnKernels, AccumulateInt8MatchesReferenceAndSkipsMaskedKeys) {

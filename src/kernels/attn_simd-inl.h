@@ -453,6 +453,38 @@ void AttnAccumulateI8Simd(const float* p, int64_t ld_p, int64_t rows, const int8
   }
 }
 
+// ref::QuantizeRowsInt8 lane by lane: the same amax (a NaN lane keeps the
+// running max: V::Max returns its second operand for NaN), scale, product
+// and rounding to nearest even; a lane that is NaN after it becomes 0.
+template <class V>
+void QuantizeRowsInt8Simd(const float* x, int64_t ld_x, int64_t rows, int64_t n, int8_t* q, int64_t ld_q, float* d,
+                          int32_t* sum) {
+  constexpr int L = V::kLanes;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * ld_x;
+    int8_t* qr = q + r * ld_q;
+    auto mx = V::Zero();
+    int64_t i = 0;
+    for (; i + L <= n; i += L) mx = V::Max(V::Abs(V::Load(xr + i)), mx);
+    float amax = V::ReduceMax(mx);
+    for (; i < n; ++i) amax = amax < __builtin_fabsf(xr[i]) ? __builtin_fabsf(xr[i]) : amax;
+    d[r] = amax / 127.0f;
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    auto total = V::ZeroI();
+    i = 0;
+    for (; i + L <= n; i += L) {
+      const auto v = V::ZeroNaN(V::Round(V::Mul(V::Load(xr + i), V::Set1(inv))));
+      total = V::AddI32(total, V::StoreRoundedI8(qr + i, v));
+    }
+    int32_t s = V::ReduceAddI(total);
+    for (; i < n; ++i) {
+      const float v = __builtin_nearbyintf(xr[i] * inv);
+      s += qr[i] = v >= -127.0f && v <= 127.0f ? static_cast<int8_t>(v) : 0;
+    }
+    if (sum) sum[r] = s;
+  }
+}
+
 // ref::AttnExp lane by lane (same operations, same bits).
 template <class V>
 inline typename V::F ExpV(typename V::F x) {
@@ -540,7 +572,8 @@ constexpr AttnKernels MakeAttnKernels() {
                      AttnScoresSimd<V, Fmt::kBF16>,     AttnAccumulateSimd<V, Fmt::kBF16>,
                      AttnScoresSimd<V, Fmt::kF16>,      AttnAccumulateSimd<V, Fmt::kF16>,
                      AttnScoresI8Simd<V>,               AttnAccumulateI8Simd<V>,
-                     AttnExpSimd<V>,                    AttnSoftmaxSimd<V>};
+                     QuantizeRowsInt8Simd<V>,           AttnExpSimd<V>,
+                     AttnSoftmaxSimd<V>};
 }
 
 }  // namespace
