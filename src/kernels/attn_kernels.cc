@@ -147,6 +147,7 @@ void AttnAccumulateI8(const float* p, int64_t ld_p, int64_t rows, const int8_t* 
       float wmax = 0.0f;
       for (int64_t j = 0; j < nk; ++j) {
         w[j] = pr[j] >= kTiny ? pr[j] * v_scale[(j0 + j) * ld_scale] : 0.0f;  // masked: its scale is unused
+        if (std::isnan(w[j])) w[j] = 0.0f;  // a NaN scale of a visible key (never stored) counts 0
         wmax = std::max(wmax, w[j]);
       }
       float mul = 0.0f;

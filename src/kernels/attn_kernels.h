@@ -58,7 +58,7 @@ void AttnScoresI8(const QueryRowsI8& q, int64_t rows, const uint8_t* k, int64_t 
 // AttnAccumulate with int8 value rows, in integers: per row and chunk of
 // kAttnI8Chunk keys (from key 0 of the call), the weights w_j = p_j * scale_j
 // (0 where p_j is 0, so a masked key's NaN scale is never used; its int8 row
-// is read but counts 0) are rounded to int16 on the power-of-two step
+// is read but counts 0; 0 where the product is NaN) are rounded to int16 on the power-of-two step
 // 2^(e - 14), where wmax = m * 2^e with m in [0.5, 1) is the chunk's largest
 // weight (so |q_j| <= 16384 and |q_j * step - w_j| <= step / 2 <= wmax * 2^-14),
 // then

@@ -260,6 +260,32 @@ TEST(AttnKernels, AccumulateInt8MatchesReferenceAndSkipsMaskedKeys) {
   });
 }
 
+// A visible key with a NaN scale (the cache never stores one) counts 0, and
+// a chunk with an infinite weight adds nothing: finite output, and every
+// path agrees with the reference.
+TEST(AttnKernels, AccumulateInt8NonFiniteScalesStayFinite) {
+  ForEachIsa([&](Isa) {
+    const int64_t rows = 4, keys = 70, n = 64;
+    auto p = RandomVector(rows * keys, 3, 0.1f, 1.f);
+    const auto v = RandomInt8(keys * n, 4);
+    auto scale = RandomVector(keys, 7, 0.001f, 0.02f);
+    scale[3] = std::numeric_limits<float>::quiet_NaN();
+    scale[66] = std::numeric_limits<float>::infinity();  // the second chunk (keys 64..69)
+    std::vector<float> acc(rows * n, 0.5f), acc_ref = acc, acc_no3 = acc;
+    AttnAccumulateI8(p.data(), keys, rows, v.data(), n, scale.data(), 1, keys, n, acc.data(), n);
+    ref::AttnAccumulateI8(p.data(), keys, rows, v.data(), n, scale.data(), 1, keys, n, acc_ref.data(), n);
+    // The same without keys 3 and 64..69: the first chunk alone, key 3 at weight 0.
+    auto p_no3 = p;
+    for (int64_t r = 0; r < rows; ++r) p_no3[r * keys + 3] = 0.f;
+    ref::AttnAccumulateI8(p_no3.data(), keys, rows, v.data(), n, scale.data(), 1, 64, n, acc_no3.data(), n);
+    for (size_t i = 0; i < acc.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(acc[i])) << i;
+      ASSERT_EQ(acc[i], acc_ref[i]) << i;
+      ASSERT_EQ(acc_ref[i], acc_no3[i]) << i;
+    }
+  });
+}
+
 // A chunk's step: 2^(e - 14) for its largest weight m * 2^e, and nothing for
 // weights too small to scale exactly (or not finite).
 TEST(AttnKernels, Int8WeightStepIsAPowerOfTwoAroundTheLargestWeight) {

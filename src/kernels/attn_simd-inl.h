@@ -341,13 +341,14 @@ inline void QuantizeChunkWeights(const float* p, int64_t ld_p, const float* sc, 
     int j = 0;
     for (; j + L <= nk; j += L) {  // p * scale where p > 0, else 0 (a masked key's scale may be NaN)
       const auto pv = V::Load(pr + j);
-      const auto x = V::ZeroBelow(pv, V::Set1(kTiny), V::Mul(pv, V::Load(sc + j)));
+      const auto x = V::ZeroNaN(V::ZeroBelow(pv, V::Set1(kTiny), V::Mul(pv, V::Load(sc + j))));
       V::Store(w + j, x);
       mx = V::Max(mx, x);
     }
     float wmax = V::ReduceMax(mx);
     for (; j < nk; ++j) {
       w[j] = pr[j] >= kTiny ? pr[j] * sc[j] : 0.0f;
+      if (w[j] != w[j]) w[j] = 0.0f;
       wmax = wmax < w[j] ? w[j] : wmax;
     }
     float mul = 0.0f;
