@@ -118,6 +118,36 @@ TEST(BatchDecodeTest, T5Gemma2BatchEqualsOneByOne) {
   RunBatchVsSingle(batched, single, V, [](T5Gemma2Session& s, int32_t t, float* out) { s.Forward(&t, 1, out, false); });
 }
 
+// The encoder's cross K/V follow the session's cache dtype (f16 where it is
+// int8): half the f32 bytes, and the logits within f16's rounding.
+TEST(BatchDecodeTest, T5Gemma2CrossKVFollowsTheCacheDtype) {
+  const std::string dir = "tests/data/golden/t5gemma2-tiny-a";
+  ModelConfig cfg = LoadModelConfig(dir);
+  auto ws = WeightStore::OpenDir(dir);
+  auto model = T5Gemma2Model::Load(cfg, *ws);
+  const int64_t V = cfg.text.vocab_size, S = 11;
+  std::vector<int32_t> enc(S);
+  for (int64_t s = 0; s < S; ++s) enc[s] = 7 + static_cast<int32_t>(s * 13 % 300);
+  const size_t f32_bytes = static_cast<size_t>(cfg.text.num_layers) * 2 * S * cfg.text.num_kv_heads *
+                           cfg.text.head_dim * sizeof(float);
+  std::vector<float> ref(V), got(V);
+  const int32_t bos = static_cast<int32_t>(cfg.bos_id);
+  for (KvDType d : {KvDType::kF32, KvDType::kF16, KvDType::kI8}) {
+    T5Gemma2Session s(*model, 16, d);
+    s.SetEncoderInput(enc.data(), nullptr, S);
+    s.Forward(&bos, 1, d == KvDType::kF32 ? ref.data() : got.data(), false);
+    EXPECT_EQ(s.cross_bytes(), d == KvDType::kF32 ? f32_bytes : f32_bytes / 2) << KvDTypeName(d);
+    if (d == KvDType::kF32) continue;
+    float range = 0, err = 0;
+    for (int64_t i = 0; i < V; ++i) {
+      range = std::max(range, std::fabs(ref[i]));
+      err = std::max(err, std::fabs(got[i] - ref[i]));
+    }
+    EXPECT_LT(err, 2e-3f * range) << KvDTypeName(d);  // the golden cases' f16 bound
+    EXPECT_GT(err, 0.f) << KvDTypeName(d);  // the cross K/V were rounded
+  }
+}
+
 TEST(BatchDecodeTest, RejectsFullContextAndRepeatedSessions) {
   const std::string dir = "tests/data/golden/gemma3-tiny-a";
   ModelConfig cfg = LoadModelConfig(dir);

@@ -134,8 +134,7 @@ void Stack::Layer(int l, float* x, const StackInputs& in, Workspace& ws, ThreadP
     seg[n++] = {SegmentKind::kChunk, ws.k.data() + sq.begin * kvd, ws.v.data() + sq.begin * kvd,
                 in.positions + sq.begin, in.key_valid ? in.key_valid + sq.begin : nullptr, sq.n};
     if (sq.cross) {
-      const CrossKV& c = (*sq.cross)[l];
-      seg[n++] = {SegmentKind::kCross, c.k.data(), c.v.data(), nullptr, c.valid.data(), c.n};
+      seg[n++] = (*sq.cross)[l].Segment();
     }
     AttnJob& job = ws.jobs[static_cast<size_t>(i)];
     job.mask.causal = in.causal;
@@ -210,6 +209,27 @@ void Stack::OutputAndMlp(const LayerWeights& w, float* x, int64_t T, Workspace& 
   NormRows(ws.o.data(), T, H, w.post_ffw_norm, cfg_.rms_norm_eps, ws.o.data(), pool);
   AddRows(ws.o.data(), x, T, H, pool);
 }
+
+void CrossKV::StoreAs(KvDType dtype, int kv_heads, int head_dim) {
+  if (dtype == KvDType::kF32 || n == 0) return;
+  std::vector<int32_t> pos(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+  rows.emplace(n, kv_heads, head_dim, false, dtype);
+  rows->Append(k.data(), v.data(), pos.data(), n);
+  k = {};
+  v = {};
+}
+
+KVSegment CrossKV::Segment() const {
+  if (!rows) return {SegmentKind::kCross, k.data(), v.data(), nullptr, valid.data(), n};
+  KVSegment seg = rows->Past();
+  seg.kind = SegmentKind::kCross;
+  seg.pos = nullptr;
+  seg.valid = valid.data();
+  return seg;
+}
+
+size_t CrossKV::bytes() const { return rows ? rows->bytes() : (k.size() + v.size()) * sizeof(float); }
 
 std::vector<CrossKV> Stack::ComputeCrossKV(const float* enc_out, int64_t S, const uint8_t* valid, Workspace& ws,
                                            ThreadPool* pool) const {

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,18 @@ class ThreadPool;
 using Dump = std::map<std::string, std::vector<float>>;
 
 // Encoder keys/values of one decoder layer: k_norm(k_proj(enc)), no RoPE.
+// Computed in f32; StoreAs moves them into a cache of another KvDType (the
+// session's --kv-dtype), since every generated token reads all of them.
 struct CrossKV {
-  std::vector<float> k, v;     // [S, kv_heads * hd]
+  std::vector<float> k, v;     // [S, kv_heads * hd]; emptied by StoreAs
   std::vector<uint8_t> valid;  // [S], 0 = padding
   int64_t n = 0;
+  std::optional<LayerKV> rows;  // set by StoreAs
+
+  void StoreAs(KvDType dtype, int kv_heads, int head_dim);
+  // The attention segment over the n encoder keys, in their storage.
+  KVSegment Segment() const;
+  size_t bytes() const;
 };
 
 // Rows [begin, begin + n) of a forward that belong to one sequence with its

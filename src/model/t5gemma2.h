@@ -48,7 +48,8 @@ class T5Gemma2Model {
 
 class T5Gemma2Session : public DecoderSession {
  public:
-  // kv_dtype: storage of the self-attention K/V cache (f32 is exact).
+  // kv_dtype: storage of the self-attention K/V cache (f32 is exact) and of
+  // the encoder's cross K/V (f16 where kv_dtype is int8).
   T5Gemma2Session(const T5Gemma2Model& model, int64_t context, KvDType kv_dtype = KvDType::kF32);
 
   // Encodes the request's input once and keeps every decoder layer's cross
@@ -71,6 +72,7 @@ class T5Gemma2Session : public DecoderSession {
 
   const T5Gemma2Model& model_;
   std::vector<CrossKV> cross_;
+  KvDType cross_dtype_;
   int64_t encoder_len_ = -1;
 };
 
