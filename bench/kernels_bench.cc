@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <algorithm>
 #include <chrono>
@@ -111,6 +112,14 @@ class RooflineMeter {
   double last_gbs_ = 0, pending_s_ = 0, pending_bytes_ = 0, roofline_s_ = 0, timed_s_ = 0, gbs_sum_ = 0;
   int samples_ = 0;
 };
+
+// GEMMA_BENCH_AVX_VNNI=0 runs the AVX2 path's maddubs kernels on a CPU
+// with AVX-VNNI (the decode of AVX2 CPUs without it: Zen 2/3, Skylake).
+const bool kAvxVnniSet = [] {
+  const char* env = std::getenv("GEMMA_BENCH_AVX_VNNI");
+  if (env != nullptr && std::strcmp(env, "0") == 0) kern::SetAvxVnniAllowed(false);
+  return true;
+}();
 
 // args: rows, cols, threads.
 template <DType kDType>

@@ -350,9 +350,15 @@ double FmaBurn(int64_t iters, float* sink) {
   return static_cast<double>(iters) * kChains * 8 * 2;
 }
 
+// Decode against q4_0 reads its activations in block pairs (PackQ4Pairs).
+size_t PackActs(const QuantActs& xa, int64_t T, DType wtype, void* out) {
+  if (T != 1 || wtype != DType::kQ4_0) return 0;
+  return quant_avx2::PackQ4Pairs(xa, out);
+}
+
 }  // namespace
 
 const MatMulKernels kAvx2MatMul = {MatVec, nullptr, nullptr, QuantRows, nullptr, FmaBurn,
-                                   QuantizeActs, nullptr};
+                                   QuantizeActs, PackActs};
 
 }  // namespace gemma::kern
