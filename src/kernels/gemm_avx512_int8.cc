@@ -236,6 +236,6 @@ void QuantizeUnsigned(const float* x, int64_t blocks, uint8_t* u, float* d) {
 
 }  // namespace
 
-const Int8GemmKernels kAvx512Int8Gemm = {Pack, Gemm, DotBurn, QuantizeUnsigned};
+const Int8GemmKernels kAvx512Int8Gemm = {Pack, Gemm, DotBurn, QuantizeUnsigned, true};
 
 }  // namespace gemma::kern

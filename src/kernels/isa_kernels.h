@@ -194,6 +194,9 @@ struct Int8GemmKernels {
   // `blocks` blocks of 32 floats quantized as MatMulKernels::quantize_acts
   // does (the same integers and scales), stored unsigned: u = q + 128.
   void (*quantize)(const float* x, int64_t blocks, uint8_t* u, float* d);
+  // False: q4_0 weights only (AVX2 without AVX-VNNI: maddubs would saturate
+  // on q8_0's range).
+  bool supports_q8_0;
 };
 
 extern const MatMulKernels kScalarMatMul;
@@ -208,6 +211,8 @@ extern const PanelGemmKernels kAvx2PanelGemm;
 extern const PanelGemmKernels kAvx512PanelGemm;
 extern const Bf16GemmKernels kAvx512Bf16Gemm;
 extern const Int8GemmKernels kAvx512Int8Gemm;
+extern const Int8GemmKernels kAvx2Int8Gemm;      // gemm_avx2_int8.cc (maddubs)
+extern const Int8GemmKernels kAvx2VnniInt8Gemm;  // gemm_avx2_int8_vnni.cc
 extern const AmxBf16Kernels kAmxBf16Gemm;
 
 // The tables of the active path (cpu_features.h).
@@ -225,8 +230,11 @@ void SetAmxPanelColumns(int64_t k);
 // Null unless the active path is AVX-512 with AVX512-BF16 and AMX is usable
 // and allowed (cpu_features.h: AmxActive).
 const AmxBf16Kernels* ActiveAmxBf16();
-// Null unless the active path is AVX-512 (which includes VNNI here).
+// Null on the scalar path; on AVX2 the AVX-VNNI kernels where the CPU has
+// them (and SetAvxVnniAllowed has not turned them off), else maddubs ones.
 const Int8GemmKernels* ActiveInt8Gemm();
+// Whether the AVX2 path uses AVX-VNNI (CPU support and SetAvxVnniAllowed).
+bool AvxVnniActive();
 const OpsKernels& ActiveOpsKernels();
 
 }  // namespace gemma::kern

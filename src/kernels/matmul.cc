@@ -34,7 +34,14 @@ const PanelGemmKernels* ActivePanelGemm() {
   }
   return nullptr;
 }
-const Int8GemmKernels* ActiveInt8Gemm() { return ActiveIsa() == Isa::kAvx512 ? &kAvx512Int8Gemm : nullptr; }
+const Int8GemmKernels* ActiveInt8Gemm() {
+  switch (ActiveIsa()) {
+    case Isa::kAvx512: return &kAvx512Int8Gemm;
+    case Isa::kAvx2: return AvxVnniActive() ? &kAvx2VnniInt8Gemm : &kAvx2Int8Gemm;
+    case Isa::kScalar: break;
+  }
+  return nullptr;
+}
 namespace {
 const AmxBf16Kernels* g_amx_for_test = nullptr;
 }  // namespace
@@ -343,7 +350,8 @@ void MatMulInt8Panels(const kern::Int8GemmKernels& g, const float* x, int64_t T,
 // The int8 panel kernels when they apply to w at T tokens (null otherwise).
 const kern::Int8GemmKernels* Int8PanelsFor(const Mat& w, int64_t T) {
   const kern::Int8GemmKernels* g = kern::ActiveInt8Gemm();
-  return g && IsQuantDType(w.dtype) && T > kern::kSmallTokens && w.cols % kQuantBlockSize == 0 && w.rows > 0
+  return g && IsQuantDType(w.dtype) && (w.dtype == DType::kQ4_0 || g->supports_q8_0) && T > kern::kSmallTokens &&
+                 w.cols % kQuantBlockSize == 0 && w.rows > 0
              ? g
              : nullptr;
 }

@@ -16,6 +16,7 @@ bool g_avx_vnni_allowed = true;
 }  // namespace
 
 void SetAvxVnniAllowed(bool allowed) { g_avx_vnni_allowed = allowed; }
+bool AvxVnniActive() { return g_avx_vnni_allowed && GetCpuFeatures().avx_vnni; }
 
 namespace {
 
@@ -286,8 +287,7 @@ void QuantRowsT(const QuantActs& xa, int64_t T, const WeightView& w, int64_t r0,
 void QuantRows(const QuantActs& xa, int64_t T, const WeightView& w, int64_t r0, int64_t r1,
                float* y, int64_t ldy) {
   if (T == 1) {  // decode (quant_avx2-inl.h)
-    static const bool has_vnni = GetCpuFeatures().avx_vnni;
-    if (has_vnni && g_avx_vnni_allowed) return QuantDecodeAvxVnni(xa, w, r0, r1, y);
+    if (AvxVnniActive()) return QuantDecodeAvxVnni(xa, w, r0, r1, y);
     return quant_avx2::QuantDecode(xa, w, r0, r1, y);
   }
   if (w.dtype == DType::kQ4_0) return QuantRowsT<Q4Blocks>(xa, T, w, r0, r1, y, ldy);

@@ -266,6 +266,50 @@ TEST(QuantMatMul, SameInputGivesEachProductsOwnResult) {
   }
 }
 
+TEST(QuantMatMul, Q4PrefillAtTheInt8ExtremesMatchesScalar) {
+  // q4_0 weights at -8 and 7 against activations at +-127 (unsigned: 255 and
+  // 1): the AVX2 maddubs kernels sum a block's products in int16, at most
+  // 16 x 255 x 8 = 32640 in size, so even here every path gives the scalar
+  // path's integers; and those are the exact products.
+  const int64_t rows = 21, cols = 256, T = 20, nb = cols / 32;
+  std::vector<uint8_t> bytes(static_cast<size_t>(rows * nb * 18));
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t nibbles = r % 3 == 0 ? 0x00 : r % 3 == 1 ? 0xFF : 0x0F;  // -8 | 7 | low 7, high -8
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* blk = bytes.data() + (r * nb + b) * 18;
+      const uint16_t one = 0x3C00;  // f16 1.0
+      std::memcpy(blk, &one, 2);
+      std::memset(blk + 2, nibbles, 16);
+    }
+  }
+  const Mat w{DType::kQ4_0, bytes.data(), rows, cols};
+  std::vector<float> x(static_cast<size_t>(T * cols));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t k = 0; k < cols; ++k) x[t * cols + k] = t % 3 == 0 ? 1.0f : t % 3 == 1 ? -1.0f : (k % 2 ? 1.0f : -1.0f);
+  std::vector<float> exact(static_cast<size_t>(T * rows));
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    DecodeRow(w, r, row.data());
+    for (int64_t t = 0; t < T; ++t) {
+      double s = 0.0;
+      for (int64_t k = 0; k < cols; ++k) s += static_cast<double>(row[k]) * x[t * cols + k];
+      exact[t * rows + r] = static_cast<float>(s);
+    }
+  }
+  ThreadPool pool(2);
+  ForEachIsa([&](Isa isa) {
+    for (bool vnni : {true, false}) {
+      if (!vnni && isa != Isa::kAvx2) continue;
+      kern::SetAvxVnniAllowed(vnni);
+      SCOPED_TRACE(vnni ? "vnni allowed" : "vnni off");
+      std::vector<float> y(static_cast<size_t>(T * rows), NAN);
+      MatMul(x.data(), T, w, y.data(), &pool);
+      for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], exact[i], 1e-5 * (1 + std::fabs(exact[i]))) << i;
+    }
+    kern::SetAvxVnniAllowed(true);
+  });
+}
+
 TEST(QuantMatMul, RejectsColumnsNotMultipleOf32) {
   std::vector<uint8_t> bytes(64);
   const Mat w{DType::kQ8_0, bytes.data(), 1, 40};
