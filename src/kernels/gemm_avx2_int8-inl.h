@@ -5,10 +5,10 @@
 // translation unit gets its own copy compiled for its ISA.
 //
 // The panel and the unsigned activations (u = q + 128) are those of the
-// AVX-512 kernel; a tile is 16 rows (two vectors of 8) x up to 3 tokens:
-// 6 int32 and 6 f32 accumulators, 2 weight vectors and a broadcast in the 16
-// YMM registers. Per group of 4 k: 2 weight loads and 3 broadcasts feed 6
-// dot products of 32 int8 products each, four times what as many f32 FMAs do.
+// AVX-512 kernel; a tile is 16 rows (two vectors of 8) x up to kTokens
+// tokens: 2 x TT int32 accumulators, 2 weight vectors and a broadcast in the 16
+// YMM registers. Per group of 4 k: 2 weight loads and TT broadcasts feed
+// 2 x TT dot products of 32 int8 products each (an f32 FMA: 8).
 //
 // maddubs adds its pairs with int16 saturation: against u <= 255 only
 // weights of q4_0's range (-8 .. 7) stay exact (a block's 16 products per
@@ -28,7 +28,18 @@ namespace int8_avx2 {
 
 constexpr int kGroups = 8;     // groups of 4 k per block of 32
 constexpr int kTileRows = 16;  // rows per tile: two vectors
-constexpr int kTokens = 3;     // tokens per tile
+// Tokens per tile. VPDPBUSD: 5, so 10 int32 chains cover its latency, with
+// the f32 sums kept in L1 to free the registers (kernels_bench 6912 x 1152 x
+// 512, 1 thread, 6 alternating rounds against 3 tokens with register sums:
+// median 160-175 -> 192-195 GFLOP/s, best ~200 both). maddubs + add chains
+// are short: 3 tokens, sums in registers (5 tokens: -15%).
+#if defined(__AVXVNNI__)
+constexpr int kTokens = 5;
+constexpr bool kSumsInL1 = true;
+#else
+constexpr int kTokens = 3;
+constexpr bool kSumsInL1 = false;
+#endif
 
 #if defined(__AVXVNNI__)
 // VPDPBUSD with its accumulator tied by hand (see gemm_avx512_int8.cc: GCC
@@ -96,14 +107,15 @@ void Tile(const Int8Acts& x, int64_t t0, int64_t b0, const Int8Panel& p, int nb,
     xu[t] = x.u + (t0 + t) * x.cols + b0 * 32;
     xd[t] = x.d + (t0 + t) * blocks + b0;
   }
-  __m256 accf[TT][2];
-#pragma GCC unroll 4
+  alignas(32) float sums[TT][16] = {};  // kSumsInL1
+  __m256 accf[TT][2];                    // otherwise
+#pragma GCC unroll 8
   for (int t = 0; t < TT; ++t) accf[t][0] = accf[t][1] = _mm256_setzero_ps();
   for (int b = 0; b < nb; ++b) {
     const uint32_t* pb = p.q + b * kGroups * kPanelRows + row0;
     const int32_t* init = p.init + b * kPanelRows + row0;
     __m256i acc[TT][2];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
 #if defined(__AVXVNNI__)
       acc[t][0] = _mm256_load_si256(reinterpret_cast<const __m256i*>(init));
@@ -120,7 +132,7 @@ void Tile(const Int8Acts& x, int64_t t0, int64_t b0, const Int8Panel& p, int nb,
         w[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb + g * kPanelRows + 8 * h));
         asm("" : "+x"(w[h]));  // one load per vector, not one per token
       }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int t = 0; t < TT; ++t) {
         int32_t four;
         std::memcpy(&four, xu[t] + b * 32 + 4 * g, 4);
@@ -135,7 +147,7 @@ void Tile(const Int8Acts& x, int64_t t0, int64_t b0, const Int8Panel& p, int nb,
         }
       }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const __m256 dx = _mm256_set1_ps(xd[t][b]);
 #pragma GCC unroll 2
@@ -146,21 +158,27 @@ void Tile(const Int8Acts& x, int64_t t0, int64_t b0, const Int8Panel& p, int nb,
                              _mm256_load_si256(reinterpret_cast<const __m256i*>(init + 8 * h)));
 #endif
         const __m256 scale = _mm256_mul_ps(_mm256_load_ps(p.scales + b * kPanelRows + row0 + 8 * h), dx);
-        accf[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, accf[t][h]);
+        if constexpr (kSumsInL1) {
+          float* f = sums[t] + 8 * h;
+          _mm256_store_ps(f, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, _mm256_load_ps(f)));
+        } else {
+          accf[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, accf[t][h]);
+        }
       }
     }
   }
   for (int t = 0; t < TT; ++t) {
-    alignas(32) float out[16];
-    _mm256_store_ps(out, accf[t][0]);
-    _mm256_store_ps(out + 8, accf[t][1]);
+    if constexpr (!kSumsInL1) {
+      _mm256_store_ps(sums[t], accf[t][0]);
+      _mm256_store_ps(sums[t] + 8, accf[t][1]);
+    }
     float* yt = y + (t0 + t) * ldy + row0;
-    for (int i = 0; i < m; ++i) yt[i] = accumulate ? yt[i] + out[i] : out[i];
+    for (int i = 0; i < m; ++i) yt[i] = accumulate ? yt[i] + sums[t][i] : sums[t][i];
   }
 }
 
 using TileFn = void (*)(const Int8Acts&, int64_t, int64_t, const Int8Panel&, int, int, int, float*, int64_t, bool);
-constexpr TileFn kTiles[kTokens] = {Tile<1>, Tile<2>, Tile<3>};
+constexpr TileFn kTiles[5] = {Tile<1>, Tile<2>, Tile<3>, Tile<4>, Tile<5>};
 
 void Gemm(const Int8Acts& x, int64_t T, int64_t b0, const Int8Panel& p, int nb, int n, float* y, int64_t ldy,
           bool accumulate) {
