@@ -114,10 +114,16 @@ class RooflineMeter {
 };
 
 // GEMMA_BENCH_AVX_VNNI=0 runs the AVX2 path's maddubs kernels on a CPU
-// with AVX-VNNI (the decode of AVX2 CPUs without it: Zen 2/3, Skylake).
-const bool kAvxVnniSet = [] {
-  const char* env = std::getenv("GEMMA_BENCH_AVX_VNNI");
-  if (env != nullptr && std::strcmp(env, "0") == 0) kern::SetAvxVnniAllowed(false);
+// with AVX-VNNI (as AVX2 CPUs without it do: Zen 2/3, Skylake);
+// GEMMA_BENCH_VBMI=0 the AVX-512 path's per-row decode kernels on a CPU with
+// VBMI (as Skylake-SP and Cascade Lake do).
+bool EnvIsZero(const char* name) {
+  const char* env = std::getenv(name);
+  return env != nullptr && std::strcmp(env, "0") == 0;
+}
+const bool kKernelChoices = [] {
+  if (EnvIsZero("GEMMA_BENCH_AVX_VNNI")) kern::SetAvxVnniAllowed(false);
+  if (EnvIsZero("GEMMA_BENCH_VBMI")) kern::SetVbmiAllowed(false);
   return true;
 }();
 

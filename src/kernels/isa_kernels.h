@@ -76,6 +76,9 @@ struct MatMulKernels {
 // has them (matmul_avx2_vnni.cc); tests turn that off to cover the maddubs
 // kernels as well. Not meant to be called while kernels run.
 void SetAvxVnniAllowed(bool allowed);
+// Likewise for the AVX-512 path's VBMI decode kernels (AVX-512 CPUs without
+// VBMI, such as Skylake-SP and Cascade Lake, run the per-row ones).
+void SetVbmiAllowed(bool allowed);
 // T = 1 quantized rows with AVX-VNNI (the quant_rows contract); only called
 // where the CPU has AVX-VNNI.
 void QuantDecodeAvxVnni(const QuantActs& x, const WeightView& w, int64_t r0, int64_t r1, float* y);

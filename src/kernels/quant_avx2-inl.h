@@ -25,9 +25,17 @@ namespace quant_avx2 {
 // of a chunk are contiguous), as the AVX-512 kernels do.
 constexpr size_t kPrefetchBytes = 6144;
 
+// VPDPBUSD on 256 bits: AVX-VNNI (matmul_avx2_vnni.cc), or its EVEX form in
+// the AVX-512 path's copy (matmul_avx512.cc: q4_0 decode on CPUs without VBMI).
+#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+#define GEMMA_QUANT_AVX2_DPBUSD 1
+#endif
+
 #if defined(__AVXVNNI__)
 // acc + the sums of 4 adjacent u * x byte products.
 inline __m256i DotU8I8(__m256i acc, __m256i u, __m256i x) { return _mm256_dpbusd_avx_epi32(acc, u, x); }
+#elif defined(GEMMA_QUANT_AVX2_DPBUSD)
+inline __m256i DotU8I8(__m256i acc, __m256i u, __m256i x) { return _mm256_dpbusd_epi32(acc, u, x); }
 #else
 // maddubs saturates its int16 pair sums: callers keep |u * x| pairs below
 // 2^15 (q4_0: u <= 15; q8_0: |w| <= 128 against sign-adjusted x).
@@ -39,7 +47,7 @@ inline __m256i DotU8I8(__m256i acc, __m256i u, __m256i x) {
 // The four lanes of each half summed: lo/hi are the unsigned low / high
 // nibbles of blocks b (bytes 0-15) and b+1 (16-31), xlo / xhi the matching
 // activations (Q4PairActs).
-#if defined(__AVXVNNI__)
+#if defined(GEMMA_QUANT_AVX2_DPBUSD)
 inline __m256i DotNibblePair(__m256i acc, __m256i lo, __m256i xlo, __m256i hi, __m256i xhi) {
   return DotU8I8(DotU8I8(acc, lo, xlo), hi, xhi);
 }
@@ -73,7 +81,7 @@ struct Q4 {
 
 struct Q8 {
   static constexpr int kBlockBytes = 34;
-#if defined(__AVXVNNI__)
+#if defined(GEMMA_QUANT_AVX2_DPBUSD)
   static constexpr int kOffset = 128;
   static __m256i Dot(const uint8_t* block, __m256i x, __m256i corr) {
     const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));

@@ -201,11 +201,13 @@ TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
       }
 
       ForEachIsa([&](Isa isa) {
-        // AVX2: with AVX-VNNI where the CPU has it, and the maddubs kernels.
+        // AVX2: with AVX-VNNI where the CPU has it, and the maddubs kernels;
+        // AVX-512: with VBMI where the CPU has it, and the per-row kernels.
         for (bool vnni : {true, false}) {
-          if (!vnni && isa != Isa::kAvx2) continue;
+          if (!vnni && isa == Isa::kScalar) continue;
           kern::SetAvxVnniAllowed(vnni);
-          SCOPED_TRACE(vnni ? "vnni allowed" : "vnni off");
+          kern::SetVbmiAllowed(vnni);
+          SCOPED_TRACE(vnni ? "vnni / vbmi allowed" : "vnni / vbmi off");
           for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
             std::vector<float> y(c.T * c.rows, NAN);
             MatMul(x.data(), c.T, w, y.data(), p);
@@ -222,6 +224,7 @@ TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
           }
         }
         kern::SetAvxVnniAllowed(true);
+        kern::SetVbmiAllowed(true);
       });
     }
   }
