@@ -8,6 +8,7 @@
 #include "base/dtype.h"
 #include "kernels/attn_exp.h"
 #include "kernels/cpu_features.h"
+#include "kernels/isa_kernels.h"
 
 namespace gemma {
 
@@ -224,7 +225,7 @@ const kern::AttnKernels kScalarAttn = {ref::AttnScores,     ref::AttnAccumulate,
 const kern::AttnKernels& Active() {
   switch (ActiveIsa()) {
     case Isa::kAvx512: return kern::kAvx512Attn;
-    case Isa::kAvx2: return kern::kAvx2Attn;
+    case Isa::kAvx2: return kern::AvxVnniActive() ? kern::kAvx2VnniAttn : kern::kAvx2Attn;
     case Isa::kScalar: break;
   }
   return kScalarAttn;

@@ -138,6 +138,7 @@ struct AttnKernels {
   void (*softmax)(float* s, int64_t ld_s, int64_t rows, int64_t keys, float* m, float* l, float* c);
 };
 extern const AttnKernels kAvx2Attn;
+extern const AttnKernels kAvx2VnniAttn;  // AVX2 + AVX-VNNI
 extern const AttnKernels kAvx512Attn;
 }  // namespace kern
 

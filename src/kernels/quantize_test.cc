@@ -201,13 +201,12 @@ TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
       }
 
       ForEachIsa([&](Isa isa) {
-        // AVX2: with AVX-VNNI where the CPU has it, and the maddubs kernels;
-        // AVX-512: with VBMI where the CPU has it, and the per-row kernels.
-        for (bool vnni : {true, false}) {
-          if (!vnni && isa == Isa::kScalar) continue;
-          kern::SetAvxVnniAllowed(vnni);
-          kern::SetVbmiAllowed(vnni);
-          SCOPED_TRACE(vnni ? "vnni / vbmi allowed" : "vnni / vbmi off");
+        // AVX-512: with VBMI where the CPU has it, and the per-row kernels
+        // (ForEachIsa runs AVX2 with and without AVX-VNNI).
+        for (bool vbmi : {true, false}) {
+          if (!vbmi && isa != Isa::kAvx512) continue;
+          kern::SetVbmiAllowed(vbmi);
+          SCOPED_TRACE(vbmi ? "vbmi allowed" : "vbmi off");
           for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
             std::vector<float> y(c.T * c.rows, NAN);
             MatMul(x.data(), c.T, w, y.data(), p);
@@ -223,7 +222,6 @@ TEST(QuantMatMul, FastPathsMatchScalarOnSameQuantizedActivations) {
             }
           }
         }
-        kern::SetAvxVnniAllowed(true);
         kern::SetVbmiAllowed(true);
       });
     }
@@ -300,16 +298,10 @@ TEST(QuantMatMul, Q4PrefillAtTheInt8ExtremesMatchesScalar) {
     }
   }
   ThreadPool pool(2);
-  ForEachIsa([&](Isa isa) {
-    for (bool vnni : {true, false}) {
-      if (!vnni && isa != Isa::kAvx2) continue;
-      kern::SetAvxVnniAllowed(vnni);
-      SCOPED_TRACE(vnni ? "vnni allowed" : "vnni off");
-      std::vector<float> y(static_cast<size_t>(T * rows), NAN);
-      MatMul(x.data(), T, w, y.data(), &pool);
-      for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], exact[i], 1e-5 * (1 + std::fabs(exact[i]))) << i;
-    }
-    kern::SetAvxVnniAllowed(true);
+  ForEachIsa([&](Isa) {  // AVX2 with and without AVX-VNNI
+    std::vector<float> y(static_cast<size_t>(T * rows), NAN);
+    MatMul(x.data(), T, w, y.data(), &pool);
+    for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], exact[i], 1e-5 * (1 + std::fabs(exact[i]))) << i;
   });
 }
 

@@ -7,11 +7,13 @@
 #include <vector>
 
 #include "kernels/cpu_features.h"
+#include "kernels/isa_kernels.h"
 
 namespace gemma::test {
 
-// Runs fn once with each ISA path this machine supports active, then
-// restores the previous path. SCOPED_TRACE names the path in failures.
+// Runs fn once with each ISA path this machine supports active (AVX2 with and
+// without its AVX-VNNI kernels, AVX-512 with and without AMX), then restores
+// the previous path. SCOPED_TRACE names the path in failures.
 template <class Fn>
 void ForEachIsa(Fn&& fn) {
   const Isa saved = ActiveIsa();
@@ -27,6 +29,18 @@ void ForEachIsa(Fn&& fn) {
         SCOPED_TRACE("amx");
         fn(isa);
       }
+      continue;
+    }
+    if (isa == Isa::kAvx2 && kern::AvxVnniActive()) {
+      // The AVX2 path with its AVX-VNNI kernels, then with the plain AVX2
+      // ones (the CPUs without AVX-VNNI).
+      fn(isa);
+      kern::SetAvxVnniAllowed(false);
+      {
+        SCOPED_TRACE("avx-vnni off");
+        fn(isa);
+      }
+      kern::SetAvxVnniAllowed(true);
       continue;
     }
     fn(isa);
