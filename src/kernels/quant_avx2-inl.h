@@ -136,6 +136,26 @@ inline float ReduceAdd8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// acc[r] += row r's block b against the activations' block b, r < R (one
+// block a step). Decode prefetches as it goes: one prefetch per row every
+// other block (q4_0) or every block (q8_0) covers the stream; prefetches
+// never fault.
+template <class Q, int R, bool kPrefetch>
+[[gnu::always_inline]] inline void AddBlock(const QuantActs& xa, int64_t b, const uint8_t* w0, size_t row_bytes,
+                                            __m256 (&acc)[R]) {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.q + 32 * b));
+  const __m256i corr = _mm256_set1_epi32(-(Q::kOffset / 8) * xa.sum[b]);
+  const __m256 xd = _mm256_broadcast_ss(xa.d + b);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    const uint8_t* block = w0 + r * row_bytes + b * Q::kBlockBytes;
+    if (kPrefetch && (Q::kBlockBytes > 32 || (b & 1) == 0))
+      _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes), _MM_HINT_T0);
+    const __m256i s = Q::Dot(block, x, corr);
+    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(BlockScale(block), xd), acc[r]);
+  }
+}
+
 // y[0 .. rows) for R consecutive weight rows starting at w0.
 template <class Q, int R>
 void DecodeRows(const QuantActs& xa, const uint8_t* w0, size_t row_bytes, float* y, int rows) {
@@ -143,22 +163,7 @@ void DecodeRows(const QuantActs& xa, const uint8_t* w0, size_t row_bytes, float*
   __m256 acc[R];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.q + 32 * b));
-    const __m256i corr = _mm256_set1_epi32(-(Q::kOffset / 8) * xa.sum[b]);
-    const __m256 xd = _mm256_broadcast_ss(xa.d + b);
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* block = w0 + r * row_bytes + b * Q::kBlockBytes;
-      // One prefetch per row every other block (q4_0) or every block
-      // (q8_0) covers the stream; prefetches never fault.
-      if (Q::kBlockBytes > 32 || (b & 1) == 0) {
-        _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes), _MM_HINT_T0);
-      }
-      const __m256i s = Q::Dot(block, x, corr);
-      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(BlockScale(block), xd), acc[r]);
-    }
-  }
+  for (int64_t b = 0; b < nb; ++b) AddBlock<Q, R, true>(xa, b, w0, row_bytes, acc);
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
     if (r < rows) y[r] = ReduceAdd8(acc[r]);
@@ -208,18 +213,7 @@ void DecodeQ4PairRows(const Q4PairActs* xp, int64_t npairs, const QuantActs& xa,
     }
   }
   // An odd last block, one block a step.
-  const int64_t b = 2 * npairs;
-  if (b < xa.cols / 32) {
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.q + 32 * b));
-    const __m256i corr = _mm256_set1_epi32(-(Q4::kOffset / 8) * xa.sum[b]);
-    const __m256 xd = _mm256_broadcast_ss(xa.d + b);
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* block = w0 + r * row_bytes + b * Q4::kBlockBytes;
-      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Q4::Dot(block, x, corr)), _mm256_mul_ps(BlockScale(block), xd),
-                               acc[r]);
-    }
-  }
+  if (2 * npairs < xa.cols / 32) AddBlock<Q4, R, false>(xa, 2 * npairs, w0, row_bytes, acc);
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
     if (r < rows) y[r] = ReduceAdd8(acc[r]);
