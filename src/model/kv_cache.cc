@@ -83,6 +83,31 @@ void LayerKV::Append(const float* k, const float* v, const int32_t* positions, i
     pos_[slot] = p;
     used_ = std::max(used_, slot + 1);
   }
+  // A chunk (prefill, or a context filled at once) also commits one huge
+  // page of K and V rows past its end, so the decode steps right after it
+  // do not stop to fault in fresh 2 MiB pages, one per buffer of every global
+  // layer at the same position (f16, 512 B rows: at position 4096). How much
+  // a huge-page fault costs depends on the kernel's free huge pages: once
+  // here, gemma-3-270m's 64 decode tokens after a 4096-token prompt spent
+  // 30 ms (11%) in "kv append", at other times 1.4 ms (now 0.6). Decode
+  // steps commit as they write: one fault per 2 MiB, amortised over its rows.
+  if (n > 1 && !ring_) {
+    const int64_t row_bytes = kv_dim_ * static_cast<int64_t>(KvDTypeSize(dtype_));
+    CommitAhead(std::min(capacity_, used_ + ((int64_t{2} << 20) + row_bytes - 1) / row_bytes));
+  }
+}
+
+void LayerKV::CommitAhead(int64_t end) {
+  const size_t row_bytes = static_cast<size_t>(kv_dim_) * KvDTypeSize(dtype_);
+  const size_t from = static_cast<size_t>(std::max(committed_, used_)) * row_bytes;
+  const size_t to = static_cast<size_t>(end) * row_bytes;
+  // One written byte per 4 KiB page commits it (a huge page at its first);
+  // the slots past used_ hold nothing yet, so a zero there changes nothing.
+  for (size_t b = (from + 4095) / 4096 * 4096; b < to; b += 4096) {
+    static_cast<volatile uint8_t*>(k_.data())[b] = 0;
+    static_cast<volatile uint8_t*>(v_.data())[b] = 0;
+  }
+  committed_ = std::max(committed_, end);
 }
 
 void LayerKV::Clear() {

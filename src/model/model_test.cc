@@ -1,7 +1,11 @@
 // Attention masks, KV ring buffers and cache consistency over long runs.
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdint>
 #include <random>
 
 #include "base/dtype.h"
@@ -299,6 +303,42 @@ TEST(KVCacheTest, SlidingLayersKeepOnlyTheirWindow) {
   // int8: a quarter of the bytes plus one f32 scale per head row.
   EXPECT_EQ(StackKVBytes(c, 32768, KvDType::kI8), (5 * 511 + 32768) * 2 * (256 + 4));
   EXPECT_EQ(MakeStackKV(c, 1000, KvDType::kI8).bytes(), StackKVBytes(c, 1000, KvDType::kI8));
+}
+
+// Whether the page holding p is resident (mincore).
+bool Resident(const void* p) {
+  const long page = sysconf(_SC_PAGESIZE);
+  const auto a = reinterpret_cast<uintptr_t>(p) / page * page;
+  unsigned char v = 0;
+  if (mincore(reinterpret_cast<void*>(a), 1, &v) != 0) return false;
+  return (v & 1) != 0;
+}
+
+TEST(KVCacheTest, ChunkAppendCommitsTheNextHugePageAndNoMore) {
+  // 16K f16 positions of 256: 8 MiB per buffer, committed only as written.
+  LayerKV kv(16384, 1, 256, false, KvDType::kF16);
+  std::vector<float> k(100 * 256, 0.5f), v(100 * 256, -0.5f);
+  std::vector<int32_t> pos(100);
+  for (int i = 0; i < 100; ++i) pos[i] = i;
+  const auto row = [&](const void* base, int64_t r) { return static_cast<const uint8_t*>(base) + r * 512; };
+  const KVSegment before = kv.Past();
+  ASSERT_FALSE(Resident(row(before.k, 5000)));
+  kv.Append(k.data(), v.data(), pos.data(), 100);  // a prefill chunk
+  const KVSegment seg = kv.Past();
+  EXPECT_EQ(seg.n, 100);
+  // 2 MiB of rows past the chunk (4096 rows of 512 B) are committed, for K and V...
+  for (int64_t r : {int64_t{100}, int64_t{2048}, int64_t{4095}, int64_t{4195}}) {
+    EXPECT_TRUE(Resident(row(seg.k, r))) << r;
+    EXPECT_TRUE(Resident(row(seg.v, r))) << r;
+  }
+  // ...and nothing far beyond (the cache stays lazy for a long context).
+  EXPECT_FALSE(Resident(row(seg.k, 12000)));
+  EXPECT_FALSE(Resident(row(seg.v, 12000)));
+  // A decode step (one row) commits only what it writes.
+  const int32_t p = 100;
+  kv.Append(k.data(), v.data(), &p, 1);
+  EXPECT_FALSE(Resident(row(seg.k, 12000)));
+  EXPECT_EQ(kv.Past().n, 101);
 }
 
 // A long greedy run on a tiny model: local layers never hold more than W-1
