@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/inputs.h"
 #include "kernels/cpu_features.h"
+#include "kernels/isa_kernels.h"
 #include "model/kv_cache.h"
 #include "runtime/engine.h"
 #include "runtime/session_flags.h"
@@ -106,10 +107,11 @@ void AddInfoCommand(CLI::App& app) {
       std::printf("tokenizer: none usable in the GGUF (%s)\n", engine->gguf_tokenizer_error().c_str());
     const ComputeMode requested = engine->weight_options().compute;
     const ComputeMode compute = EffectiveComputeMode(requested);
-    std::printf("compute: %s activations in prefill products%s, weights as loaded; kernels: %s%s%s\n",
+    std::printf("compute: %s activations in prefill products%s, weights as loaded; kernels: %s%s%s%s\n",
                 ComputeModeName(compute),
                 requested != compute ? " (bf16 asked for; this CPU path has no AVX512-BF16)" : "",
-                ActiveIsaName(), EffectiveComputeMode(ComputeMode::kBF16) == ComputeMode::kBF16 ? " + avx512_bf16" : "",
+                ActiveIsaName(), ActiveIsa() == Isa::kAvx2 && kern::AvxVnniActive() ? " + avx_vnni" : "",
+                EffectiveComputeMode(ComputeMode::kBF16) == ComputeMode::kBF16 ? " + avx512_bf16" : "",
                 AmxActive() ? " + amx (bf16 weights; f32 activations as 3 exact bf16 planes)" : "");
   });
 }
