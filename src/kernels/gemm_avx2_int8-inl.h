@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/pack_prefetch-inl.h"
 
 namespace gemma::kern {
 namespace {
@@ -182,18 +183,9 @@ constexpr TileFn kTiles[5] = {Tile<1>, Tile<2>, Tile<3>, Tile<4>, Tile<5>};
 
 void Gemm(const Int8Acts& x, int64_t T, int64_t b0, const Int8Panel& p, int nb, int n, float* y, int64_t ldy,
           bool accumulate) {
-  // The next pack's weight rows (p.prefetch), a share per token tile into
-  // L2: a burst of them all would stall on the miss buffers.
-  const int row_lines = p.prefetch ? (p.prefetch_bytes + 63) / 64 + 1 : 0;
-  const int64_t lines = static_cast<int64_t>(row_lines) * p.prefetch_rows;
-  const int64_t tiles = (T + kTokens - 1) / kTokens;
-  const int64_t per_tile = (lines + tiles - 1) / std::max<int64_t>(tiles, 1);
-  int64_t line = 0;
+  PackPrefetch next_pack(p, (T + kTokens - 1) / kTokens);
   for (int64_t t0 = 0; t0 < T; t0 += kTokens) {
-    for (const int64_t end = std::min(lines, line + per_tile); line < end; ++line) {
-      const uintptr_t row = reinterpret_cast<uintptr_t>(p.prefetch) + (line / row_lines) * p.prefetch_stride;
-      _mm_prefetch(reinterpret_cast<const char*>((row & ~uintptr_t{63}) + (line % row_lines) * 64), _MM_HINT_T1);
-    }
+    next_pack.NextTile();
     const TileFn tile = kTiles[std::min<int64_t>(T - t0, kTokens) - 1];
     for (int row0 = 0; row0 < n; row0 += kTileRows)
       tile(x, t0, b0, p, nb, row0, std::min(kTileRows, n - row0), y, ldy, accumulate);

@@ -9,11 +9,11 @@
 // accumulators. The integers are those of the decode kernels.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstring>
 
 #include "kernels/gemm_simd-inl.h"
 #include "kernels/isa_kernels.h"
+#include "kernels/pack_prefetch-inl.h"
 
 namespace gemma::kern {
 namespace {
@@ -169,24 +169,9 @@ struct TileAt {
 
 void Gemm(const Int8Acts& x, int64_t T, int64_t b0, const Int8Panel& p, int nb, int n, float* y, int64_t ldy,
           bool accumulate) {
-  // Cache lines of p.prefetch: per row, enough for the range at any
-  // alignment (rows are not 64-byte multiples apart).
-  const uintptr_t start = reinterpret_cast<uintptr_t>(p.prefetch);
-  const int row_lines = p.prefetch ? (p.prefetch_bytes + 63) / 64 + 1 : 0;
-  const int64_t lines = static_cast<int64_t>(row_lines) * p.prefetch_rows;
-  const int64_t tiles = (T + kInt8PanelTokens - 1) / kInt8PanelTokens;
-  const int64_t per_tile = (lines + tiles - 1) / tiles;
-  int64_t line = 0;
-  int l = 0;  // line of the current row
-  uintptr_t row = start;
+  PackPrefetch next_pack(p, (T + kInt8PanelTokens - 1) / kInt8PanelTokens);
   ForTokenBlocks<kInt8PanelTokens, TileAt>(T, [&](TileFn tile, int64_t t0) {
-    for (const int64_t end = std::min(lines, line + per_tile); line < end; ++line) {
-      _mm_prefetch(reinterpret_cast<const char*>((row & ~uintptr_t{63}) + l * 64), _MM_HINT_T1);
-      if (++l == row_lines) {
-        l = 0;
-        row += p.prefetch_stride;
-      }
-    }
+    next_pack.NextTile();
     // The next tile's output rows: the first k range writes y cold (from
     // DRAM for gate/up's 14 MiB), the others read it back from L2; either
     // way the tile's stores stalled on them (~1/6 of the tile's time).
