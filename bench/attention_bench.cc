@@ -11,11 +11,9 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
-#include "kernels/isa_kernels.h"
+#include "kernel_choices.h"
 #include "kernels/thread_pool.h"
 #include "model/attention.h"
 #include "model/kv_cache.h"
@@ -23,13 +21,8 @@
 namespace gemma {
 namespace {
 
-// GEMMA_BENCH_AVX_VNNI=0: the AVX2 path's kernels without AVX-VNNI (as on
-// AVX2 CPUs that lack it), on a CPU that has it.
-const bool kAvxVnniChoice = [] {
-  const char* env = std::getenv("GEMMA_BENCH_AVX_VNNI");
-  if (env != nullptr && std::strcmp(env, "0") == 0) kern::SetAvxVnniAllowed(false);
-  return true;
-}();
+// GEMMA_BENCH_AVX_VNNI=0 / GEMMA_BENCH_VBMI=0 (kernel_choices.h).
+const bool kKernelChoices = bench::ApplyKernelChoices();
 
 void BM_DecodeAttention(benchmark::State& state) {
   const KvDType dtype = static_cast<KvDType>(state.range(0));

@@ -6,7 +6,6 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
 #include <algorithm>
 #include <chrono>
@@ -16,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+#include "kernel_choices.h"
 #include "kernels/cpu_features.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/machine_limits.h"
@@ -113,19 +113,8 @@ class RooflineMeter {
   int samples_ = 0;
 };
 
-// GEMMA_BENCH_AVX_VNNI=0 runs the AVX2 path's maddubs kernels on a CPU
-// with AVX-VNNI (as AVX2 CPUs without it do: Zen 2/3, Skylake);
-// GEMMA_BENCH_VBMI=0 the AVX-512 path's per-row decode kernels on a CPU with
-// VBMI (as Skylake-SP and Cascade Lake do).
-bool EnvIsZero(const char* name) {
-  const char* env = std::getenv(name);
-  return env != nullptr && std::strcmp(env, "0") == 0;
-}
-const bool kKernelChoices = [] {
-  if (EnvIsZero("GEMMA_BENCH_AVX_VNNI")) kern::SetAvxVnniAllowed(false);
-  if (EnvIsZero("GEMMA_BENCH_VBMI")) kern::SetVbmiAllowed(false);
-  return true;
-}();
+// GEMMA_BENCH_AVX_VNNI=0 / GEMMA_BENCH_VBMI=0 (kernel_choices.h).
+const bool kKernelChoices = bench::ApplyKernelChoices();
 
 // args: rows, cols, threads.
 template <DType kDType>
