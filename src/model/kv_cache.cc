@@ -91,14 +91,14 @@ void LayerKV::Append(const float* k, const float* v, const int32_t* positions, i
   // here, gemma-3-270m's 64 decode tokens after a 4096-token prompt spent
   // 30 ms (11%) in "kv append", at other times 1.4 ms (now 0.6). Decode
   // steps commit as they write: one fault per 2 MiB, amortised over its rows.
-  if (n > 1 && !ring_) {
-    const int64_t row_bytes = kv_dim_ * static_cast<int64_t>(KvDTypeSize(dtype_));
-    CommitAhead(std::min(capacity_, used_ + ((int64_t{2} << 20) + row_bytes - 1) / row_bytes));
-  }
+  if (n > 1 && !ring_) CommitNextHugePage();
 }
 
-void LayerKV::CommitAhead(int64_t end) {
+void LayerKV::CommitNextHugePage() {
+  constexpr size_t kHugePage = size_t{2} << 20;
   const size_t row_bytes = static_cast<size_t>(kv_dim_) * KvDTypeSize(dtype_);
+  const auto rows = static_cast<int64_t>((kHugePage + row_bytes - 1) / row_bytes);
+  const int64_t end = std::min(capacity_, used_ + rows);
   const size_t from = static_cast<size_t>(std::max(committed_, used_)) * row_bytes;
   const size_t to = static_cast<size_t>(end) * row_bytes;
   // One written byte per 4 KiB page commits it (a huge page at its first);

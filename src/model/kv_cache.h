@@ -51,9 +51,10 @@ class LayerKV {
   WeightBuffer k_, v_;
   std::vector<float> k_scale_, v_scale_;  // int8: [capacity, kv_heads]
   std::vector<int32_t> pos_;
-  // Slots below this are committed (written, or touched by CommitAhead).
+  // Slots below this are committed (written, or touched by CommitNextHugePage).
   int64_t committed_ = 0;
-  void CommitAhead(int64_t end);
+  // Commits the K and V rows of one huge page past used_ (Append of a chunk).
+  void CommitNextHugePage();
 };
 
 // Caches of every layer of one stack.
