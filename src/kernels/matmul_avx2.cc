@@ -112,14 +112,29 @@ void DotTile(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, i
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_setzero_ps();
+  // Decode streams from DRAM: the next R rows, which the next call reads,
+  // are prefetched line by line in address order, a line per row wherever
+  // the loads enter a new line (prefetches never fault). At the same place
+  // in each row instead (a line of every row, then the next line of each)
+  // the stream ran slower (as for the quantised rows, quant_avx2-inl.h).
+  using T = typename L::T;
+  const char* ahead = reinterpret_cast<const char*>(w + R * ldw);
+  int64_t ahead_col = 0;
+  auto prefetch_ahead = [&] {
+    _mm_prefetch(ahead + ahead_col, _MM_HINT_T0);
+    ahead_col += 64;
+    if (ahead_col >= kc * static_cast<int64_t>(sizeof(T))) {
+      ahead_col = 0;
+      ahead += ldw * sizeof(T);
+    }
+  };
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8) {
     __m256 wv[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      // Decode streams from DRAM: prefetch the same place in the next R
-      // rows, which the next call reads (prefetches never fault).
-      if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(w + (R + r) * ldw + k), _MM_HINT_T0);
+      if constexpr (TT == 1)
+        if ((k * sizeof(T)) % 64 == 0) prefetch_ahead();
       wv[r] = L::Load(w + r * ldw + k);
     }
 #pragma GCC unroll 8
