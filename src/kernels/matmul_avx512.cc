@@ -104,14 +104,27 @@ void DotTile(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, i
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
+  // Decode streams from DRAM: the next R rows, which the next call reads,
+  // are prefetched line by line in address order, a line per row wherever
+  // the loads enter a new line (prefetches never fault; see Bf16SplitRows).
+  using T = typename L::T;
+  const char* ahead = reinterpret_cast<const char*>(w + R * ldw);
+  int64_t ahead_col = 0;
   int64_t k = 0;
   for (; k + 16 <= kc; k += 16) {
     __m512 wv[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      // Decode streams from DRAM: prefetch the same place in the next R
-      // rows, which the next call reads (prefetches never fault).
-      if constexpr (kPrefetch) _mm_prefetch(reinterpret_cast<const char*>(w + (R + r) * ldw + k), _MM_HINT_T0);
+      if constexpr (kPrefetch) {
+        if ((k * sizeof(T)) % 64 == 0) {
+          _mm_prefetch(ahead + ahead_col, _MM_HINT_T0);
+          ahead_col += 64;
+          if (ahead_col >= kc * static_cast<int64_t>(sizeof(T))) {
+            ahead_col = 0;
+            ahead += ldw * sizeof(T);
+          }
+        }
+      }
       wv[r] = L::Load(w + r * ldw + k);
     }
 #pragma GCC unroll 8
@@ -374,6 +387,12 @@ void QuantTile(const QuantActs& xa, int64_t t0, const uint8_t* w0, size_t row_by
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
   const __m512i pair_index = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  // Decode streams from DRAM: the next R rows (contiguous), which the next
+  // call reads, prefetched in address order, as many lines per row and pair
+  // of blocks as the pair spans (prefetches never fault; see Bf16SplitRows).
+  const char* ahead = reinterpret_cast<const char*>(w0 + R * row_bytes);
+  const char* const ahead_end = ahead + R * row_bytes;
+  constexpr int kLinesPerPair = (2 * Q::kBlockBytes + 63) / 64;
   for (int64_t b = 0; b < nb; b += 2) {
     // An odd last block pairs with itself, its second copy weighted zero.
     const bool single = b + 1 == nb;
@@ -383,9 +402,8 @@ void QuantTile(const QuantActs& xa, int64_t t0, const uint8_t* w0, size_t row_by
     for (int r = 0; r < R; ++r) {
       const uint8_t* block0 = w0 + r * row_bytes + b * Q::kBlockBytes;
       const uint8_t* block1 = single ? block0 : block0 + Q::kBlockBytes;
-      // Decode is latency bound on DRAM with this much work per byte:
-      // prefetch the same place in the next R rows (never faults).
-      if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(block0 + R * row_bytes), _MM_HINT_T0);
+      if constexpr (TT == 1)
+        for (int l = 0; l < kLinesPerPair && ahead < ahead_end; ++l, ahead += 64) _mm_prefetch(ahead, _MM_HINT_T0);
       wb[r] = Q::Bytes(block0, block1);
       wd[r] = PairScales(block0, block1);
     }
