@@ -8,6 +8,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/quant_avx2-inl.h"
+#include "kernels/rows_ahead-inl.h"
 
 namespace gemma::kern {
 
@@ -113,28 +114,17 @@ void DotTile(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, i
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_setzero_ps();
   // Decode streams from DRAM: the next R rows, which the next call reads,
-  // are prefetched line by line in address order, a line per row wherever
-  // the loads enter a new line (prefetches never fault). At the same place
-  // in each row instead (a line of every row, then the next line of each)
-  // the stream ran slower (as for the quantised rows, quant_avx2-inl.h).
+  // are prefetched in address order (RowsAhead), a line per row wherever
+  // the loads enter a new line.
   using T = typename L::T;
-  const char* ahead = reinterpret_cast<const char*>(w + R * ldw);
-  int64_t ahead_col = 0;
-  auto prefetch_ahead = [&] {
-    _mm_prefetch(ahead + ahead_col, _MM_HINT_T0);
-    ahead_col += 64;
-    if (ahead_col >= kc * static_cast<int64_t>(sizeof(T))) {
-      ahead_col = 0;
-      ahead += ldw * sizeof(T);
-    }
-  };
+  RowsAhead ahead(w + R * ldw, ldw * sizeof(T), kc * sizeof(T), R);
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8) {
     __m256 wv[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       if constexpr (TT == 1)
-        if ((k * sizeof(T)) % 64 == 0) prefetch_ahead();
+        if ((k * sizeof(T)) % 64 == 0) ahead.Next();
       wv[r] = L::Load(w + r * ldw + k);
     }
 #pragma GCC unroll 8

@@ -9,6 +9,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/quant_avx2-inl.h"
+#include "kernels/rows_ahead-inl.h"
 
 namespace gemma::kern {
 namespace {
@@ -105,26 +106,17 @@ void DotTile(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, i
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
   // Decode streams from DRAM: the next R rows, which the next call reads,
-  // are prefetched line by line in address order, a line per row wherever
-  // the loads enter a new line (prefetches never fault; see Bf16SplitRows).
+  // are prefetched in address order (RowsAhead), a line per row wherever
+  // the loads enter a new line.
   using T = typename L::T;
-  const char* ahead = reinterpret_cast<const char*>(w + R * ldw);
-  int64_t ahead_col = 0;
+  RowsAhead ahead(w + R * ldw, ldw * sizeof(T), kc * sizeof(T), R);
   int64_t k = 0;
   for (; k + 16 <= kc; k += 16) {
     __m512 wv[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      if constexpr (kPrefetch) {
-        if ((k * sizeof(T)) % 64 == 0) {
-          _mm_prefetch(ahead + ahead_col, _MM_HINT_T0);
-          ahead_col += 64;
-          if (ahead_col >= kc * static_cast<int64_t>(sizeof(T))) {
-            ahead_col = 0;
-            ahead += ldw * sizeof(T);
-          }
-        }
-      }
+      if constexpr (kPrefetch)
+        if ((k * sizeof(T)) % 64 == 0) ahead.Next();
       wv[r] = L::Load(w + r * ldw + k);
     }
 #pragma GCC unroll 8
@@ -194,23 +186,15 @@ void Bf16SplitRows(const uint16_t* w, int64_t ldw, const float* xs, const float*
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) even[r] = odd[r] = _mm512_setzero_ps();
   const __m512i high_half = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
-  // The R rows from ahead_rows on, a line per row and step in address order
-  // (row by row), not at the same place in each row: the strided order
-  // streamed slower, as in the AVX2 kernels. Prefetches never fault.
-  const char* ahead = reinterpret_cast<const char*>(w + ahead_rows * ldw);
-  int64_t ahead_col = 0;
-  const int64_t row_bytes = cols * static_cast<int64_t>(sizeof(uint16_t));
+  // The R rows from ahead_rows on, a line per row and step, in address
+  // order (RowsAhead).
+  RowsAhead ahead(w + ahead_rows * ldw, ldw * sizeof(uint16_t), cols * sizeof(uint16_t), R);
   int64_t k = 0;
   for (; k + 32 <= cols; k += 32) {
     const __m512 xe = _mm512_loadu_ps(xs + k), xo = _mm512_loadu_ps(xs + k + 16);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      _mm_prefetch(ahead + ahead_col, _MM_HINT_T0);
-      ahead_col += 64;
-      if (ahead_col >= row_bytes) {
-        ahead_col = 0;
-        ahead += ldw * sizeof(uint16_t);
-      }
+      ahead.Next();
       const __m512i v = _mm512_loadu_si512(w + r * ldw + k);
       even[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), xe, even[r]);
       odd[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, high_half)), xo, odd[r]);
@@ -387,11 +371,11 @@ void QuantTile(const QuantActs& xa, int64_t t0, const uint8_t* w0, size_t row_by
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
   const __m512i pair_index = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  // Decode streams from DRAM: the next R rows (contiguous), which the next
-  // call reads, prefetched in address order, as many lines per row and pair
-  // of blocks as the pair spans (prefetches never fault; see Bf16SplitRows).
-  const char* ahead = reinterpret_cast<const char*>(w0 + R * row_bytes);
-  const char* const ahead_end = ahead + R * row_bytes;
+  // Decode streams from DRAM: the next R rows (contiguous, one span: rows
+  // are not line-aligned), which the next call reads, prefetched in address
+  // order (RowsAhead), as many lines per row and pair of blocks as it spans.
+  const int64_t span = R * static_cast<int64_t>(row_bytes);
+  RowsAhead ahead(w0 + span, span, span, 1);
   constexpr int kLinesPerPair = (2 * Q::kBlockBytes + 63) / 64;
   for (int64_t b = 0; b < nb; b += 2) {
     // An odd last block pairs with itself, its second copy weighted zero.
@@ -403,7 +387,7 @@ void QuantTile(const QuantActs& xa, int64_t t0, const uint8_t* w0, size_t row_by
       const uint8_t* block0 = w0 + r * row_bytes + b * Q::kBlockBytes;
       const uint8_t* block1 = single ? block0 : block0 + Q::kBlockBytes;
       if constexpr (TT == 1)
-        for (int l = 0; l < kLinesPerPair && ahead < ahead_end; ++l, ahead += 64) _mm_prefetch(ahead, _MM_HINT_T0);
+        for (int l = 0; l < kLinesPerPair; ++l) ahead.Next();
       wb[r] = Q::Bytes(block0, block1);
       wd[r] = PairScales(block0, block1);
     }
