@@ -54,16 +54,16 @@ inline float WidenKV(Elem<KF> x) {
 // one is computed. A synchronous pass that touched the block first, or the
 // next block prefetched at once, kept the loads apart from the arithmetic
 // (attention_bench, 2 threads: f16 at 32K keys -30%, int8 -12%, 4K -10%).
-// Many rows (prefill) reuse each block, so they skip it.
+// A score tile asks for its keys' rows of the next block in address order
+// (RowsAhead): in the order of its loads the int8 scores streamed at about
+// half the speed (f16 level). Many rows (prefill) reuse each block, so they
+// skip it.
 constexpr int64_t kPrefetchMaxRows = 4;
 inline int64_t PrefetchDistance(int64_t r, int64_t rows, int64_t keys) {
   return r == 0 && rows <= kPrefetchMaxRows ? keys : 0;
 }
 // Prefetches never fault: the rows past the end of a cache are harmless.
 inline void Prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
-// A score tile prefetches the next block's rows of its keys in address
-// order (RowsAhead), one line beside each line it loads: in the order of
-// its loads the int8 scores streamed at about half the speed (f16 level).
 
 // The R x K accumulators of a score tile to their sums: four keys' sums
 // reduced together (one shuffle tree instead of four) when K is 4.

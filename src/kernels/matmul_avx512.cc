@@ -20,12 +20,13 @@ const uint8_t* Row(const WeightView& w, int64_t r) {
 
 __mmask16 TailMask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
 
-// Decode streams its rows from DRAM and prefetches the rows of a later quad,
-// line by line in address order, at least this many bytes ahead. One quad ahead (the earlier
-// distance) kept too few lines in flight where rows are short: q4_0 rows at
-// 640 columns are 360 bytes, a quad 1.4 KiB (kernels_bench, 2 threads, against
-// the bandwidth sampled in the same run: LM head q4_0 ~45% -> ~80%, 270m
-// decode step ~50% -> ~70%; 16 KiB and more fell back).
+// Decode streams its rows from DRAM and prefetches the rows of a later quad
+// (line by line in address order, RowsAhead) at least this many bytes
+// ahead. One quad ahead (the earlier distance) kept too few lines in flight
+// where rows are short: q4_0 rows at 640 columns are 360 bytes, a quad 1.4
+// KiB (kernels_bench, 2 threads, against the bandwidth sampled in the same
+// run: LM head q4_0 ~45% -> ~80%, 270m decode step ~50% -> ~70%; 16 KiB and
+// more fell back).
 constexpr size_t kPrefetchBytes = 8192;
 
 // Rows ahead to prefetch from the quad at r, in a chunk ending at r1: whole
