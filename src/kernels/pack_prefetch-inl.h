@@ -9,41 +9,31 @@
 #include <cstdint>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/rows_ahead-inl.h"
 
 namespace gemma::kern {
 namespace {
 
 class PackPrefetch {
  public:
-  // `tiles`: how many calls of NextTile the GEMM makes.
+  // `tiles`: how many calls of NextTile the GEMM makes. Per row, enough
+  // lines for the range at any alignment (rows are not 64-byte multiples
+  // apart): a line more than its bytes need.
   PackPrefetch(const Int8Panel& p, int64_t tiles)
-      : row_(reinterpret_cast<uintptr_t>(p.prefetch)),
-        stride_(p.prefetch_stride),
-        // Per row, enough lines for the range at any alignment (rows are not
-        // 64-byte multiples apart).
-        row_lines_(p.prefetch ? (p.prefetch_bytes + 63) / 64 + 1 : 0),
-        lines_(static_cast<int64_t>(row_lines_) * p.prefetch_rows),
-        per_tile_(tiles > 0 ? (lines_ + tiles - 1) / tiles : lines_) {}
+      : rows_(p.prefetch, static_cast<int64_t>(p.prefetch_stride), RowLines(p) * 64, p.prefetch ? p.prefetch_rows : 0),
+        per_tile_(PerTile(RowLines(p) * p.prefetch_rows, tiles)) {}
 
   // Asks for the next share of the lines, into L2.
   void NextTile() {
-    const int64_t end = line_ + per_tile_ < lines_ ? line_ + per_tile_ : lines_;
-    for (; line_ < end; ++line_) {
-      _mm_prefetch(reinterpret_cast<const char*>((row_ & ~uintptr_t{63}) + l_ * 64), _MM_HINT_T1);
-      if (++l_ == row_lines_) {
-        l_ = 0;
-        row_ += stride_;
-      }
-    }
+    for (int64_t i = 0; i < per_tile_; ++i) rows_.Next<_MM_HINT_T1>();
   }
 
  private:
-  uintptr_t row_;
-  size_t stride_;
-  int row_lines_;
-  int64_t lines_, per_tile_;
-  int64_t line_ = 0;
-  int l_ = 0;  // line of the current row
+  static int64_t RowLines(const Int8Panel& p) { return p.prefetch ? (p.prefetch_bytes + 63) / 64 + 1 : 0; }
+  static int64_t PerTile(int64_t lines, int64_t tiles) { return tiles > 0 ? (lines + tiles - 1) / tiles : lines; }
+
+  RowsAhead rows_;
+  int64_t per_tile_;
 };
 
 }  // namespace

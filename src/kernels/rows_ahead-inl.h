@@ -26,9 +26,12 @@ class RowsAhead {
         row_bytes_(row_bytes),
         left_(rows > 0 ? rows : 0) {}
 
+  // kHint: _MM_HINT_T0 (into L1) for decode; the prefill GEMMs ask for
+  // their next pack into L2 (PackPrefetch).
+  template <int kHint = _MM_HINT_T0>
   void Next() {
     if (left_ == 0) return;
-    _mm_prefetch(row_ + col_, _MM_HINT_T0);
+    _mm_prefetch(row_ + col_, static_cast<decltype(_MM_HINT_T0)>(kHint));  // GCC's hints are an enum
     col_ += 64;
     if (col_ >= row_bytes_) {
       col_ = 0;
